@@ -1,0 +1,143 @@
+"""``aloe-bench evaluate``: run the ALOE benchmark on a model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aloe_bench.errors import ConfigError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper: GPT-4o simulates the user and judges each reply on its own turn.
+    "aloe-paper": {"user": "gpt-4o", "judge": "gpt-4o", "judge_mode": "turn"},
+    # The published code: gpt-4o-mini-2024-07-18 for both, max_tokens 300, default temperature.
+    "aloe-code": {"user": "gpt-4o-mini-2024-07-18", "judge": "gpt-4o-mini-2024-07-18", "judge_mode": "turn",
+                  "user_params": {"max_tokens": 300, "temperature": None},
+                  "judge_params": {"max_tokens": 300, "temperature": None},
+                  "model_params": {"max_tokens": 300}},
+}
+DEMO_SPEC = "smollm2"
+
+
+def build_config(cli_values: dict[str, Any], preset: str | None, config_file: str | None):
+    """Defaults < preset < config file < command-line flags."""
+    from pydantic import ValidationError
+
+    from aloe_bench.cli.common import load_toml
+    from aloe_bench.harness import EvalConfig
+
+    data: dict[str, Any] = {}
+    if preset:
+        data.update(PRESETS[preset])
+    if config_file:
+        file_data = {k.replace("-", "_"): v for k, v in load_toml(config_file).items()}
+        file_data.pop("output", None)
+        data.update(file_data)
+    data.update({k: v for k, v in cli_values.items() if v is not None})
+    try:
+        return EvalConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Invalid setting {where!r}: {first['msg']}.",
+                          "See `aloe-bench evaluate --help` for the accepted keys.") from None
+
+
+def default_output(config) -> Path:
+    """runs/<model>-<timestamp> under the current folder."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model).strip("_")
+    return Path("runs") / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def cache_path() -> Path:
+    """The shared call cache."""
+    from aloe_bench.personas.official import cache_dir
+
+    return cache_dir() / "calls.sqlite"
+
+
+@click.command("evaluate")
+@click.option("--model", help="Model under test: smollm2 (default), hf:ID_OR_PATH, litellm:MODEL or any litellm model name.")
+@click.option("--user", help="User-simulator backend spec (default smollm2; the paper used gpt-4o).")
+@click.option("--judge", help="Judge backend spec (default smollm2; the paper used gpt-4o).")
+@click.option("--user-protocol", help="Simulator protocol registered by a plugin (default aloe).")
+@click.option("--judge-protocol", help="Judge protocol registered by a plugin (default aloe).")
+@click.option("--judge-mode", type=click.Choice(["turn", "history"]), help="turn: persona + message + reply (published); history: the whole dialogue too.")
+@click.option("--judge-samples", type=click.IntRange(min=1), help="Judge each reply N times and average (default 1).")
+@click.option("--personas", help="Persona source (default aloe-eval: the 100 official ALOE personas; jsonl:PATH).")
+@click.option("--turns", type=click.IntRange(min=1), help="Turns per conversation (default 10).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N personas.")
+@click.option("--seed", type=int, help="Seed for sampling and bootstrap (default 0).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per role for API backends (default 8).")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Max new tokens of the model's replies (default 300).")
+@click.option("--temperature", type=float, help="Sampling temperature of the model under test (default: backend default; greedy for local models).")
+@click.option("--model-option", "model_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the model provider (repeatable), e.g. dtype=float32.")
+@click.option("--user-option", "user_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the simulator's backend (repeatable).")
+@click.option("--judge-option", "judge_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the judge's backend (repeatable).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), help="aloe-paper: gpt-4o user + judge; aloe-code: gpt-4o-mini-2024-07-18, max_tokens 300.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these options.")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL-TIMESTAMP).")
+@click.option("--resume", is_flag=True, help="Continue the run in --output, making only the missing calls.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the shared call cache.")
+@click.option("--bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples for CIs (default 1000).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def command(**opts: Any) -> None:
+    """Evaluate a model on ALOE: simulated users over K turns, every reply judged 1-5.
+
+    Prints AL(k) per turn, Average, IR, N-IR and R2 with bootstrap confidence intervals, and
+    writes run.json, transcripts.jsonl, scores.jsonl and summary.json to the run folder.
+    """
+    from aloe_bench.cli.common import console, parse_options
+    from aloe_bench.cli.progress import RichProgress_
+    from aloe_bench.cli.summary import print_summary
+    from aloe_bench.harness import Evaluation
+    from aloe_bench.plugins import default_host
+
+    values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
+                                   "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap")}
+    if opts["no_cache"]:
+        values["cache"] = False
+    mp = {}
+    if opts["max_tokens"] is not None:
+        mp["max_tokens"] = opts["max_tokens"]
+    if opts["temperature"] is not None:
+        mp["temperature"] = opts["temperature"]
+    for role in ("model", "user", "judge"):
+        parsed = parse_options(opts[f"{role}_option"], f"--{role}-option")
+        if parsed:
+            values[f"{role}_options"] = parsed
+    config = build_config(values, opts["preset"], opts["config_file"])
+    if mp:
+        config = config.model_copy(update={"model_params": config.model_params.model_copy(update=mp)})
+    if DEMO_SPEC in (config.user, config.judge):
+        console.print(f"[yellow]Note:[/] the user simulator and/or judge is the embedded {DEMO_SPEC} "
+                      "(SmolLM2-135M, offline): a demo-quality setup whose scores are not comparable to the "
+                      "paper. For the paper protocol use --preset aloe-paper (gpt-4o) or --preset aloe-code "
+                      "(gpt-4o-mini), or name any --user/--judge model.")
+    output = Path(opts["output"]) if opts["output"] else default_output(config)
+    resume_cmd = "aloe-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
+    if "--output" not in sys.argv and "-o" not in sys.argv:
+        resume_cmd += f" --output {shlex.quote(str(output))}"
+    resume_cmd += " --resume"
+    console.print(f"Run folder: [bold]{output}[/]")
+    host = default_host()
+    quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
+    progress = RichProgress_(console, enabled=not quiet)
+    ev = Evaluation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress)
+    try:
+        with progress:
+            summary = asyncio.run(ev.run())
+    except KeyboardInterrupt:
+        console.print(f"\n[yellow]Stopped.[/] Every finished turn is saved. Resume with:\n  {resume_cmd}")
+        raise SystemExit(130) from None
+    print_summary(summary)
+    console.print(f"Results in [bold]{output}[/] (summary.json). Report: aloe-bench report {output}")

@@ -1,0 +1,47 @@
+"""The short summary table printed at the end of a run."""
+
+from __future__ import annotations
+
+from aloe_bench.cli.common import fmt, out
+from aloe_bench.records import RunSummary
+
+
+def print_summary(s: RunSummary) -> None:
+    """AL(k)/N(k) per turn, then Average, IR, N-IR, R2 with CIs, then usage per role."""
+    from rich.table import Table
+
+    curve = Table(title=f"ALOE: {s.model}  (user {s.user}, judge {s.judge}/{s.judge_mode}, "
+                        f"{s.personas_count} personas)")
+    curve.add_column("turn k", justify="right")
+    curve.add_column("AL(k)", justify="right")
+    curve.add_column("N(k)", justify="right")
+    curve.add_column("missing", justify="right")
+    curve.add_column("reply words", justify="right")
+    for k in range(s.turns):
+        length = s.reply_length[k] if k < len(s.reply_length) else None
+        curve.add_row(str(k + 1), fmt(s.al[k]), str(s.n[k]), str(s.missing[k]), fmt(length, 1))
+    out.print(curve)
+
+    def ci(name):
+        iv = s.ci.get(name)
+        return f"[{fmt(iv.low)}, {fmt(iv.high)}]" if iv and iv.low is not None else ""
+
+    head = Table(show_header=True)
+    for col in ("metric", "value", "95% CI"):
+        head.add_column(col)
+    head.add_row("Average AL", fmt(s.avg), ci("avg"))
+    head.add_row("IR (slope)", fmt(s.ir, 4), ci("ir"))
+    head.add_row("N-IR", fmt(s.n_ir, 4) if s.n_ir is not None else "undefined (flat curve)", "")
+    head.add_row("R2", fmt(s.r2), "")
+    scored = [a for a in s.al if a is not None]
+    if scored:
+        head.add_row("AL(1) / AL(K) / range", f"{fmt(s.al[0])} / {fmt(s.al[-1])} / {fmt(max(scored) - min(scored))}", "")
+    out.print(head)
+    if s.usage:
+        use = Table(title="usage")
+        for col in ("role", "calls", "cached", "tokens in", "tokens out", "cost $"):
+            use.add_column(col, justify="right" if col != "role" else "left")
+        for role, u in s.usage.items():
+            use.add_row(role, str(u.calls), str(u.cached_calls), str(u.prompt_tokens), str(u.completion_tokens),
+                        f"{u.cost:.4f}")
+        out.print(use)

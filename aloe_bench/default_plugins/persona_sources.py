@@ -1,0 +1,46 @@
+"""Built-in persona sources: the official ALOE sets and JSONL files."""
+
+from __future__ import annotations
+
+from aloe_bench.errors import ConfigError
+from aloe_bench.hookspecs import hookimpl
+from aloe_bench.personas import official
+from aloe_bench.personas.jsonl import read_persona_file
+from aloe_bench.records import Persona
+
+
+def _no_arg(scheme, fn):
+    def factory(arg: str = ""):
+        if arg:
+            raise ConfigError(f"Persona source {scheme!r} takes no argument (got {scheme}:{arg}).")
+        return fn()
+    return factory
+
+
+def _profiles() -> list[Persona]:
+    return [Persona(id=f"aloe-profile-{i + 1:03d}", profile=p, personality="", source="aloe-profiles")
+            for i, p in enumerate(official.profiles())]
+
+
+def _personalities() -> list[Persona]:
+    return [Persona(id=f"aloe-personality-{i + 1:02d}", profile="", personality=p, source="aloe-personalities")
+            for i, p in enumerate(official.personalities())]
+
+
+def _jsonl(arg: str) -> list[Persona]:
+    if not arg:
+        raise ConfigError("jsonl persona source needs a path.", "Use --personas jsonl:path/to/personas.jsonl.")
+    return read_persona_file(arg)
+
+
+@hookimpl
+def aloe_register_persona_sources(register):
+    register("aloe-eval", _no_arg("aloe-eval", official.eval_personas),
+             description="The ALOE benchmark: 20 eval profiles x 5 eval personalities (100)")
+    register("aloe-train", _no_arg("aloe-train", official.train_personas),
+             description="331 ALOE training profiles x 10 seeded personality draws (3,310)")
+    register("aloe-profiles", _no_arg("aloe-profiles", _profiles),
+             description="The 331 raw ALOE training profiles (personality empty)")
+    register("aloe-personalities", _no_arg("aloe-personalities", _personalities),
+             description="The 71 raw ALOE training personalities (profile empty)")
+    register("jsonl", _jsonl, description="jsonl:PATH, objects with id, profile, personality")

@@ -1,0 +1,446 @@
+"""The conversation engine: turn-synchronous, batched, concurrent, cached, resumable.
+
+At turn k every live conversation needs its user message, then its reply, then its score.
+All user messages of turn k go to the simulator as one batch, all replies to the model under
+test as one batch (local backends pad them into one forward pass; API backends send concurrent
+requests), and judging of turn k runs as a background task that overlaps turn k+1. Wall time
+therefore approaches K x (one simulator call + one model call).
+
+Every record is appended to the run folder as soon as it exists, so a killed run resumes with
+only the missing calls; finished conversations and scored turns are never redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aloe_bench import __version__
+from aloe_bench.cache import CachedModel, CallCache
+from aloe_bench.components import ChatModel, GenerationParams, JudgeRequest, SimRequest
+from aloe_bench.errors import ConfigError, ResumeConflictError
+from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
+from aloe_bench.metrics import RunData
+from aloe_bench.personas import load_personas
+from aloe_bench.records import (ComponentSpec, Conversation, Message, Persona, RunSpec, RunSummary, Turn,
+                                TurnScore, Usage, stable_hash, utc_now)
+from aloe_bench.resolve import resolve_model
+from aloe_bench.store import JsonlWriter, RunStore
+
+
+class EvalConfig(BaseModel):
+    """Everything that defines an evaluation. Keys match the CLI options and the TOML config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "smollm2"
+    user: str = "smollm2"
+    judge: str = "smollm2"
+    user_protocol: str = "aloe"
+    judge_protocol: str = "aloe"
+    judge_mode: str = "turn"
+    judge_samples: int = Field(1, ge=1)
+    personas: str = "aloe-eval"
+    turns: int = Field(10, ge=1)
+    limit: int | None = Field(None, ge=1)
+    seed: int = 0
+    model_params: GenerationParams = GenerationParams(max_tokens=300)
+    user_params: GenerationParams = GenerationParams(max_tokens=120)
+    judge_params: GenerationParams = GenerationParams(max_tokens=80)
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    user_options: dict[str, Any] = Field(default_factory=dict)
+    judge_options: dict[str, Any] = Field(default_factory=dict)
+    # Operational keys: they do not change results, so resuming may change them.
+    concurrency: int = Field(8, ge=1)
+    cache: bool = True
+    bootstrap: int = Field(1000, ge=0)
+
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap")
+
+    def result_keys(self) -> dict[str, Any]:
+        """The keys that define results (hashed into config_hash, compared on resume)."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if k not in self.OPERATIONAL}
+
+    def config_hash(self) -> str:
+        """Hash of :meth:`result_keys`."""
+        return stable_hash(self.result_keys())
+
+
+def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ, as ``key: old -> new`` lines."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return out
+
+
+class Progress:
+    """Receives progress updates from the engine. The CLI draws them; the default ignores them."""
+
+    def start(self, total_turns: int, done_turns: int, conversations: int) -> None: ...
+    def turn(self, turn: int, live: int, failed: int) -> None: ...
+    def advance(self, role: str, n: int = 1) -> None: ...
+    def scored(self, n: int) -> None: ...
+    def usage(self, role: str, usage: Usage, calls: int, hits: int) -> None: ...
+
+
+@dataclass
+class Components:
+    """The resolved components of a run."""
+
+    model: CachedModel
+    simulator: Any
+    judge: Any
+    backends: list[CachedModel] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close every backend once."""
+        for b in self.backends:
+            b.close()
+
+
+class BackendPool:
+    """One backend instance per (spec, options), shared by every role that names it."""
+
+    def __init__(self, host, cache: CallCache | None, concurrency: int):
+        self.host, self.cache, self.concurrency = host, cache, concurrency
+        self._made: dict[str, CachedModel] = {}
+
+    def get(self, spec: str, options: dict[str, Any]) -> CachedModel:
+        key = stable_hash([spec, options])
+        if key not in self._made:
+            inner = resolve_model(spec, self.host, **options)
+            inner.concurrency = self.concurrency
+            self._made[key] = CachedModel(inner, self.cache)
+        return self._made[key]
+
+    def all(self) -> list[CachedModel]:
+        return list(self._made.values())
+
+
+def build_components(config: EvalConfig, host, cache: CallCache | None, *, need_model: bool = True,
+                     need_user: bool = True, need_judge: bool = True) -> Components:
+    """Resolve model, simulator and judge (sharing backends that name the same spec)."""
+    pool = BackendPool(host, cache, config.concurrency)
+    model = pool.get(config.model, config.model_options) if need_model else None
+    simulator = judge = None
+    if need_user:
+        sim_factory = host.simulators.get(config.user_protocol).factory
+        simulator = sim_factory(pool.get(config.user, config.user_options), params=config.user_params)
+    if need_judge:
+        judge_factory = host.judges.get(config.judge_protocol).factory
+        judge = judge_factory(pool.get(config.judge, config.judge_options), mode=config.judge_mode,
+                              params=config.judge_params)
+    return Components(model=model, simulator=simulator, judge=judge, backends=pool.all())
+
+
+def component_specs(config: EvalConfig, comps: Components) -> list[ComponentSpec]:
+    """What run.json records about each component."""
+    out = []
+    if comps.model is not None:
+        out.append(ComponentSpec(role="model", spec=config.model, options=config.model_options,
+                                 identity=comps.model.identity()))
+    if comps.simulator is not None:
+        d = comps.simulator.describe()
+        out.append(ComponentSpec(role="user", spec=config.user, kind=d.get("kind", ""), options=d.get("options", {}),
+                                 prompt_hashes=d.get("prompt_hashes", {}), identity=comps.simulator.backend.identity()
+                                 if hasattr(comps.simulator, "backend") else {}))
+    if comps.judge is not None:
+        d = comps.judge.describe()
+        out.append(ComponentSpec(role="judge", spec=config.judge, kind=d.get("kind", ""), options=d.get("options", {}),
+                                 prompt_hashes=d.get("prompt_hashes", {}), identity=comps.judge.backend.identity()
+                                 if hasattr(comps.judge, "backend") else {}))
+    return out
+
+
+def select_personas(config: EvalConfig, host) -> list[Persona]:
+    """The run's personas: the source, cut to ``limit``."""
+    personas = load_personas(config.personas, host)
+    return personas[: config.limit] if config.limit else personas
+
+
+def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn]) -> list[Conversation]:
+    """Conversations with their stored turns, in persona order; turns after a gap are ignored."""
+    by_conv: dict[str, dict[int, Turn]] = {}
+    for t in turns:
+        by_conv.setdefault(t.conversation_id, {})[t.turn] = t
+    convs = []
+    for p in personas:
+        cid = Conversation.make_id(p.id, seed)
+        stored = by_conv.get(cid, {})
+        conv = Conversation(id=cid, persona=p)
+        k = 1
+        while k in stored:
+            conv.turns.append(stored[k])
+            if stored[k].status != "ok":
+                break
+            k += 1
+        convs.append(conv)
+    return convs
+
+
+class Scorer:
+    """Judges stored turns into a score file; used during a run (overlapping the next turn)
+    and by ``aloe-bench judge`` over stored transcripts."""
+
+    def __init__(self, judge, writer: JsonlWriter, judge_spec: str, samples: int, progress: Progress,
+                 usage: Usage):
+        self.judge, self.writer, self.judge_spec = judge, writer, judge_spec
+        self.samples, self.progress, self.usage = samples, progress, usage
+
+    def requests_for(self, conv: Conversation, turn: Turn) -> JudgeRequest:
+        history = conv.history()[: 2 * (turn.turn - 1)]
+        return JudgeRequest(persona=conv.persona, history=history, user_message=turn.user,
+                            reply=turn.reply or "", turn=turn.turn, conversation_id=conv.id)
+
+    async def score(self, items: Sequence[tuple[Conversation, Turn, int]]) -> list[TurnScore]:
+        """Score (conversation, turn, sample) items and append them to the score file."""
+        if not items:
+            return []
+        judge = self.judge
+        out: list[TurnScore] = []
+        by_sample: dict[int, list[tuple[Conversation, Turn]]] = {}
+        for conv, turn, sample in items:
+            by_sample.setdefault(sample, []).append((conv, turn))
+        for sample, pairs in sorted(by_sample.items()):
+            if sample and hasattr(judge, "params") and judge.params.seed is not None:
+                judge = _with_seed(self.judge, self.judge.params.seed + 1000 * sample)
+            verdicts = await judge.score([self.requests_for(c, t) for c, t in pairs])
+            for (conv, turn), v in zip(pairs, verdicts):
+                rec = TurnScore(conversation_id=conv.id, persona_id=conv.persona.id, turn=turn.turn, score=v.score,
+                                judge=self.judge_spec, mode=getattr(self.judge, "mode", "turn"),
+                                rationale=v.rationale, raw=v.raw, argmax=v.argmax, probs=v.probs,
+                                attempts=v.attempts, sample=sample)
+                self.writer.write(rec)
+                self.usage.add(v.usage)
+                out.append(rec)
+            self.progress.scored(len(pairs))
+        return out
+
+
+def _with_seed(judge, seed: int):
+    """A shallow copy of ``judge`` whose sampling seed differs (repeated judge samples)."""
+    import copy
+
+    clone = copy.copy(judge)
+    clone.params = judge.params.model_copy(update={"seed": seed})
+    return clone
+
+
+def missing_score_items(convs: Sequence[Conversation], scores: Sequence[TurnScore], samples: int
+                        ) -> list[tuple[Conversation, Turn, int]]:
+    """(conversation, turn, sample) triples whose reply exists but has no stored score."""
+    have = {(s.conversation_id, s.turn, s.sample) for s in scores}
+    return [(c, t, s) for c in convs for t in c.turns if t.status == "ok"
+            for s in range(samples) if (c.id, t.turn, s) not in have]
+
+
+def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scores: list[TurnScore],
+              usage: dict[str, Usage], host, run_dir: str) -> RunSummary:
+    """Compute every registered metric and build the run's summary."""
+    data = RunData(conversations=convs, scores=scores, turns=config.turns)
+    align = host.metrics.get("alignment").factory()(data, resamples=config.bootstrap, seed=config.seed)
+    extra = {}
+    for entry in host.metrics:
+        if entry.name != "alignment":
+            extra[entry.name] = entry.factory()(data)
+    return RunSummary(run_dir=run_dir, model=config.model, user=config.user, judge=config.judge,
+                      judge_mode=config.judge_mode, personas_source=config.personas, personas_count=len(convs),
+                      turns=config.turns, usage=usage, components=spec.components, extra=extra, **align)
+
+
+class Evaluation:
+    """One evaluation run in one folder."""
+
+    def __init__(self, config: EvalConfig, run_dir: str | Path, host, *, resume: bool = False,
+                 cache_path: str | Path | None = None, progress: Progress | None = None):
+        self.config, self.host = config, host
+        self.store = RunStore(run_dir)
+        self.resume = resume
+        self.cache_path = cache_path
+        self.progress = progress or Progress()
+        self.usage = {role: Usage() for role in ("user", "model", "judge")}
+
+    def _check_resume(self, spec_hash: str) -> RunSpec | None:
+        if not self.store.exists():
+            return None
+        if not self.resume:
+            raise ConfigError(f"{self.store.dir} already holds a run.",
+                              "Add --resume to continue it, or choose another --output folder.")
+        old = self.store.read_spec()
+        if old.config_hash != spec_hash:
+            diffs = diff_configs(old.config, self.config.result_keys())
+            raise ResumeConflictError(
+                f"{self.store.dir} holds a run with a different configuration ({'; '.join(diffs)}).",
+                "Resume with the stored settings or use another --output folder.")
+        return old
+
+    async def run(self) -> RunSummary:
+        """Run (or resume) the evaluation and write summary.json."""
+        cfg = self.config
+        personas = select_personas(cfg, self.host)
+        old = self._check_resume(cfg.config_hash())
+        cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path) else None
+        comps = build_components(cfg, self.host, cache)
+        try:
+            return await self._run(personas, old, comps)
+        finally:
+            comps.close()
+            if cache is not None:
+                cache.close()
+
+    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: Components) -> RunSummary:
+        cfg, store = self.config, self.store
+        spec = old or RunSpec(aloe_bench_version=__version__, plugin_versions=self.host.versions(),
+                              config=cfg.result_keys(), config_hash=cfg.config_hash(),
+                              components=component_specs(cfg, comps), personas_source=cfg.personas,
+                              personas_count=len(personas),
+                              personas_hash=stable_hash([p.model_dump(exclude={"source"}) for p in personas]),
+                              seed=cfg.seed)
+        if old is None:
+            store.write_spec(spec)
+        elif old.personas_hash != stable_hash([p.model_dump(exclude={"source"}) for p in personas]):
+            raise ResumeConflictError(f"The personas of {cfg.personas!r} changed since {store.dir} was started.",
+                                      "Resume with the same persona files or start a new run.")
+        stored_turns, _ = store.read_turns()
+        stored_scores, _ = store.read_scores()
+        convs = rebuild_conversations(personas, cfg.seed, stored_turns)
+        done = sum(len(c.turns) for c in convs)
+        self.progress.start(len(convs) * cfg.turns, done, len(convs))
+        self.host.emit(RunStarted(run_dir=str(store.dir), conversations=len(convs), turns=cfg.turns, done_turns=done))
+
+        transcripts = store.transcript_writer()
+        scores_out = store.score_writer()
+        scorer = Scorer(comps.judge, scores_out, cfg.judge, cfg.judge_samples, self.progress, self.usage["judge"])
+        scores: list[TurnScore] = list(stored_scores)
+        pending: list[asyncio.Task] = []
+
+        async def judge_task(items, turn):
+            new = await scorer.score(items)
+            scores.extend(new)
+            self.host.emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
+                                      missing=sum(s.score is None for s in new)))
+
+        try:
+            backlog = missing_score_items(convs, stored_scores, cfg.judge_samples)
+            if backlog:
+                pending.append(asyncio.create_task(judge_task(backlog, 0)))
+            for k in range(1, cfg.turns + 1):
+                live = [c for c in convs if len(c.turns) == k - 1 and not c.closed]
+                if not live:
+                    continue
+                new_turns = await self._play_turn(k, live, comps, transcripts)
+                failed = sum(t.status != "ok" for t in new_turns)
+                self.progress.turn(k, len(live) - failed, failed)
+                self.host.emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
+                items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
+                         for s in range(cfg.judge_samples)]
+                pending.append(asyncio.create_task(judge_task(items, k)))
+            await asyncio.gather(*pending)
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            raise
+        finally:
+            transcripts.close()
+            scores_out.close()
+            self._report_usage(comps)
+
+        summary = summarize(cfg, spec, convs, scores, self.usage, self.host, str(store.dir))
+        store.write_summary(summary)
+        store.write_spec(spec.model_copy(update={"finished": utc_now()}))
+        self.host.emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
+        return summary
+
+    async def _play_turn(self, k: int, live: list[Conversation], comps: Components, out: JsonlWriter) -> list[Turn]:
+        cfg = self.config
+        sim_replies = await comps.simulator.next_messages([
+            SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns, conversation_id=c.id)
+            for c in live])
+        for r in sim_replies:
+            self.usage["user"].add(r.usage())
+        self.progress.advance("user", len(live))
+        ask = [i for i, r in enumerate(sim_replies) if r.ok]
+        model_replies = await comps.model.agenerate(
+            [c.history() + [Message(role="user", content=sim_replies[i].text)] for i, c in
+             ((i, live[i]) for i in ask)], cfg.model_params) if ask else []
+        for r in model_replies:
+            self.usage["model"].add(r.usage())
+        self.progress.advance("model", len(ask))
+        by_index = dict(zip(ask, model_replies))
+        turns = []
+        for i, conv in enumerate(live):
+            sim = sim_replies[i]
+            if not sim.ok:
+                t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user="", reply=None,
+                         status="user_failed", error=sim.error)
+            else:
+                rep = by_index[i]
+                t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user=sim.text,
+                         reply=rep.text if rep.ok else None, status="ok" if rep.ok else "model_failed",
+                         error=rep.error, reply_tokens=rep.completion_tokens or None)
+            out.write(t)
+            conv.turns.append(t)
+            turns.append(t)
+        self._report_usage(comps)
+        return turns
+
+    def _report_usage(self, comps: Components) -> None:
+        roles = {"model": comps.model, "user": getattr(comps.simulator, "backend", None),
+                 "judge": getattr(comps.judge, "backend", None)}
+        for role, backend in roles.items():
+            if backend is not None:
+                self.progress.usage(role, self.usage[role], backend.calls, backend.hits)
+
+
+async def rescore(run_dir: str | Path, judge_spec: str, host, *, name: str | None = None,
+                  judge_protocol: str = "aloe", judge_mode: str | None = None, judge_options: dict | None = None,
+                  judge_params: GenerationParams | None = None, samples: int = 1,
+                  cache_path: str | Path | None = None, concurrency: int = 8,
+                  progress: Progress | None = None) -> tuple[RunSummary, Path]:
+    """Score a stored run's transcripts with another judge into ``judgements/NAME/``."""
+    base = RunStore(run_dir)
+    spec = base.read_spec()
+    old_cfg = EvalConfig.model_validate({**spec.config})
+    cfg = old_cfg.model_copy(update={"judge": judge_spec, "judge_protocol": judge_protocol,
+                                     "judge_mode": judge_mode or old_cfg.judge_mode,
+                                     "judge_options": judge_options or {},
+                                     "judge_params": judge_params or old_cfg.judge_params,
+                                     "judge_samples": samples, "concurrency": concurrency})
+    name = name or _slug(f"{judge_spec}-{cfg.judge_mode}")
+    store = RunStore(run_dir, scores_name=name)
+    personas = select_personas(cfg, host)
+    turns, _ = base.read_turns()
+    convs = rebuild_conversations(personas, cfg.seed, turns)
+    existing, _ = store.read_scores()
+    cache = CallCache(cache_path) if cache_path else None
+    comps = build_components(cfg, host, cache, need_model=False, need_user=False)
+    usage = Usage()
+    progress = progress or Progress()
+    writer = store.score_writer()
+    try:
+        items = missing_score_items(convs, existing, samples)
+        progress.start(len(items), 0, len(convs))
+        new = await Scorer(comps.judge, writer, judge_spec, samples, progress, usage).score(items)
+    finally:
+        writer.close()
+        comps.close()
+        if cache is not None:
+            cache.close()
+    rspec = spec.model_copy(update={"components": [c for c in spec.components if c.role != "judge"]
+                                    + component_specs(cfg, comps)})
+    summary = summarize(cfg, rspec, convs, existing + new, {"judge": usage}, host, str(base.dir))
+    store.write_summary(summary)
+    return summary, store.scores_dir
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "judge"

@@ -1,0 +1,221 @@
+"""The plugin host: pluggy manager, entry-point discovery, allow/block lists, registries.
+
+Core code never touches ``pm.hook`` directly; it goes through :class:`PluginHost`.
+
+Environment:
+- ``ALOE_BENCH_PLUGINS``: comma-separated allow-list of external plugins (entry-point names or
+  distribution names). When set, only these external plugins load. Built-ins always load.
+- ``ALOE_BENCH_DISABLE_PLUGINS``: comma-separated block-list, same names.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+
+import warnings
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Mapping
+
+import pluggy
+
+from aloe_bench import __version__, hookspecs
+from aloe_bench.errors import PluginError
+from aloe_bench.registry import Registry
+
+ENTRY_POINT_GROUP = "aloe_bench"
+
+#: Built-in plugins: ordinary hook implementations, registered the same way as external ones.
+BUILTIN_PLUGINS = (
+    "aloe_bench.default_plugins.persona_sources",
+    "aloe_bench.default_plugins.metrics",
+    "aloe_bench.default_plugins.roles",
+    "aloe_bench.default_plugins.reporters",
+)
+
+REGISTRY_HOOKS = {
+    "models": ("aloe_register_models", "model provider"),
+    "simulators": ("aloe_register_simulators", "user-simulator protocol"),
+    "judges": ("aloe_register_judges", "judge protocol"),
+    "metrics": ("aloe_register_metrics", "metric"),
+    "persona_sources": ("aloe_register_persona_sources", "persona source"),
+    "trainers": ("aloe_register_trainers", "trainer"),
+    "reporters": ("aloe_register_reporters", "leaderboard format"),
+    "embedders": ("aloe_register_embedders", "embedder"),
+}
+
+
+@dataclass
+class PluginInfo:
+    """What ``aloe-bench plugins`` shows about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _env_list(env: Mapping[str, str], key: str) -> set[str] | None:
+    raw = env.get(key)
+    if raw is None:
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+class PluginHost:
+    """Loads plugins and exposes their registries and hooks through a typed facade."""
+
+    def __init__(self, *, load_entrypoints: bool = True, env: Mapping[str, str] | None = None,
+                 extra_plugins: Mapping[str, Any] | None = None):
+        env = os.environ if env is None else env
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, tuple[str, str, bool]] = {}
+        for modname in BUILTIN_PLUGINS:
+            name = "core." + modname.rsplit(".", 1)[-1]
+            self.pm.register(importlib.import_module(modname), name=name)
+            self._dists[name] = ("aloe-bench", __version__, True)
+        allow = _env_list(env, "ALOE_BENCH_PLUGINS")
+        block = _env_list(env, "ALOE_BENCH_DISABLE_PLUGINS") or set()
+        self.skipped: list[str] = []
+        if load_entrypoints:
+            self._load_entrypoints(allow, block)
+        for name, plugin in (extra_plugins or {}).items():
+            self.pm.register(plugin, name=name)
+            self._dists[name] = ("(in-process)", "", False)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"Plugin {exc.plugin_name!r} implements a hook that does not exist: {exc}",
+                "Check the hook name against docs/plugin_hooks.md.",
+            ) from None
+        self._registries: dict[str, Registry] | None = None
+
+    def _load_entrypoints(self, allow: set[str] | None, block: set[str]) -> None:
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else ep.value
+            version = ep.dist.version if ep.dist else ""
+            names = {ep.name, dist}
+            if names & block or (allow is not None and not names & allow):
+                self.skipped.append(ep.name)
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not take the CLI down; say so loudly
+                warnings.warn(
+                    f"aloe-bench: plugin {ep.name!r} ({dist}) failed to load: {exc!r}. "
+                    f"Disable it with ALOE_BENCH_DISABLE_PLUGINS={ep.name}.",
+                    stacklevel=2,
+                )
+                self.skipped.append(ep.name)
+                continue
+            try:
+                self.pm.register(plugin, name=ep.name)
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(f"Plugin {ep.name!r} ({dist}) is invalid: {exc}") from None
+            self._dists[ep.name] = (dist, version, False)
+
+    # -- registries -------------------------------------------------------------------------
+    @property
+    def registries(self) -> dict[str, Registry]:
+        """All registries, built on first use by calling every registration hook."""
+        if self._registries is None:
+            regs: dict[str, Registry] = {}
+            for key, (hook_name, kind) in REGISTRY_HOOKS.items():
+                reg = Registry(kind)
+                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                    def register(name, factory, *, description="", _plugin=impl.plugin_name, _reg=reg):
+                        _reg.register(name, factory, description=description, plugin=_plugin)
+                    impl.function(register=register)
+                regs[key] = reg
+            self._registries = regs
+        return self._registries
+
+    @property
+    def models(self) -> Registry:
+        """Chat-model providers."""
+        return self.registries["models"]
+
+    @property
+    def simulators(self) -> Registry:
+        """User-simulator protocols."""
+        return self.registries["simulators"]
+
+    @property
+    def judges(self) -> Registry:
+        """Judge protocols."""
+        return self.registries["judges"]
+
+    @property
+    def metrics(self) -> Registry:
+        """Run metrics."""
+        return self.registries["metrics"]
+
+    @property
+    def persona_sources(self) -> Registry:
+        """Persona sources by scheme."""
+        return self.registries["persona_sources"]
+
+    @property
+    def trainers(self) -> Registry:
+        """Trainers."""
+        return self.registries["trainers"]
+
+    @property
+    def reporters(self) -> Registry:
+        """Leaderboard formats."""
+        return self.registries["reporters"]
+
+    @property
+    def embedders(self) -> Registry:
+        """Sentence embedders."""
+        return self.registries["embedders"]
+
+    # -- other hooks ------------------------------------------------------------------------
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add CLI subcommands."""
+        self.pm.hook.aloe_register_commands(cli=cli)
+
+    def emit(self, event: Any) -> None:
+        """Send ``event`` to every observer; an observer that raises becomes a warning."""
+        for impl in self.pm.hook.aloe_on_event.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception as exc:  # observers must never stop a run
+                warnings.warn(f"aloe-bench: observer {impl.plugin_name!r} failed on "
+                              f"{type(event).__name__}: {exc!r}", stacklevel=2)
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """One :class:`PluginInfo` per loaded plugin, built-ins first."""
+        infos: dict[str, PluginInfo] = {}
+        for name, plugin in self.pm.list_name_plugin():
+            dist, version, builtin = self._dists.get(name, ("?", "", False))
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            infos[name] = PluginInfo(name, dist, version, builtin, hooks)
+        for key, reg in self.registries.items():
+            for entry in reg:
+                if entry.plugin in infos:
+                    infos[entry.plugin].registered.setdefault(key, []).append(entry.name)
+        return sorted(infos.values(), key=lambda i: (not i.builtin, i.name))
+
+    def versions(self) -> dict[str, str]:
+        """Distribution -> version of every loaded plugin distribution."""
+        return {d: v for d, v, _ in self._dists.values()}
+
+
+@functools.lru_cache(maxsize=1)
+def default_host() -> PluginHost:
+    """The process-wide host built from the installed plugins and the environment.
+
+    Tests build their own :class:`PluginHost` instead of resetting this one.
+    """
+    return PluginHost()
+
+

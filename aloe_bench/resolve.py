@@ -1,0 +1,41 @@
+"""Turn spec strings into components: ``provider:rest`` -> a chat model, wrapped in the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aloe_bench.components import ChatModel
+from aloe_bench.errors import ConfigError, UnknownComponentError
+
+
+def split_spec(spec: str, providers) -> tuple[str, str]:
+    """(provider, rest) of a model spec.
+
+    ``hf:Qwen/Qwen2-7B-Instruct`` -> (hf, Qwen/Qwen2-7B-Instruct); ``smollm2`` -> (smollm2, "");
+    a spec whose prefix names no provider (``gpt-4o-mini``, ``openai/gpt-4o``) -> (litellm, spec).
+    """
+    if not spec or not spec.strip():
+        raise ConfigError("Empty model spec.", "Use e.g. --model smollm2, --model hf:PATH or --model gpt-4o-mini.")
+    spec = spec.strip()
+    provider, sep, rest = spec.partition(":")
+    if sep and provider in providers:
+        return provider, rest
+    if not sep and spec in providers:
+        return spec, ""
+    if "litellm" in providers:
+        return "litellm", spec
+    raise UnknownComponentError(
+        f"Unknown model provider {provider if sep else spec!r} in spec {spec!r}.",
+        f"Available providers: {', '.join(sorted(providers)) or 'none'}. "
+        "Install aloe-bench-litellm for API models (`pip install -e plugins/aloe-bench-litellm`).",
+    )
+
+
+def resolve_model(spec: str, host, **options: Any) -> ChatModel:
+    """A chat model for ``spec`` built by the registered provider factory."""
+    provider, rest = split_spec(spec, host.models.names())
+    model = host.models.get(provider).factory(rest, **options)
+    if not isinstance(model, ChatModel):
+        raise ConfigError(f"Provider {provider!r} returned {type(model).__name__}, not a ChatModel.")
+    model.spec = model.spec or spec
+    return model
