@@ -10,4 +10,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+from aloe_bench.hookspecs import hookimpl  # noqa: E402  (re-exported for plugin authors)
+
+__all__ = ["__version__", "hookimpl"]

@@ -90,8 +90,10 @@ class PluginHost:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
+            plugin = getattr(exc, "plugin", None)
+            name = self.pm.get_name(plugin) if plugin is not None else "?"
             raise PluginError(
-                f"Plugin {exc.plugin_name!r} implements a hook that does not exist: {exc}",
+                f"Plugin {name!r} implements a hook that does not exist: {exc}",
                 "Check the hook name against docs/plugin_hooks.md.",
             ) from None
         self._registries: dict[str, Registry] | None = None

@@ -1,0 +1,233 @@
+"""Finished runs as reports see them: run spec, summary, and the per-conversation score matrix.
+
+A *result* is one score set of one run folder: the run's own scores (``RUN_DIR``) or a
+re-scoring by ``aloe-bench judge`` (``RUN_DIR/judgements/NAME``). The score matrix (one row per
+conversation, one column per turn) comes from ``scores.jsonl`` when the folder has it, else from
+``score_matrix.json``, which published results carry instead of transcripts (see
+:mod:`aloe_bench.publish`). Per-turn confidence intervals of AL(k) are bootstrapped over
+conversations, like the summary's intervals of Average and IR.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aloe_bench.errors import DataError
+from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
+from aloe_bench.store import RunStore
+
+SCORE_MATRIX_FILE = "score_matrix.json"
+
+
+@dataclass
+class ScoreMatrix:
+    """Judge scores of one run: ``values[i, k-1]`` is conversation i's score at turn k (mean over
+    judge samples), NaN where the turn has no valid score."""
+
+    conversation_ids: list[str]
+    persona_ids: list[str]
+    values: np.ndarray
+
+    @property
+    def turns(self) -> int:
+        """Number of turns (columns)."""
+        return int(self.values.shape[1])
+
+    def turn_ci(self, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+                ) -> tuple[list[float | None], list[float | None]]:
+        """Percentile-bootstrap interval of AL(k) per turn, resampling conversations.
+
+        Seeded, so the same run always draws the same bands. A turn with no score gets None.
+        """
+        rows, turns = self.values.shape
+        if rows == 0:
+            return [None] * turns, [None] * turns
+        rng = np.random.default_rng(seed)
+        sample = self.values[rng.integers(0, rows, size=(resamples, rows))]  # (B, rows, K)
+        valid = ~np.isnan(sample)
+        counts = valid.sum(axis=1)
+        sums = np.where(valid, sample, 0.0).sum(axis=1)
+        alpha = (1 - level) / 2
+        low: list[float | None] = []
+        high: list[float | None] = []
+        for k in range(turns):
+            ok = counts[:, k] > 0
+            if not ok.any():
+                low.append(None)
+                high.append(None)
+                continue
+            means = sums[ok, k] / counts[ok, k]
+            lo, hi = np.quantile(means, [alpha, 1 - alpha])
+            low.append(float(lo))
+            high.append(float(hi))
+        return low, high
+
+    def to_json(self) -> dict:
+        """Plain data for ``score_matrix.json`` (None for missing scores)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "conversation_ids": self.conversation_ids,
+            "persona_ids": self.persona_ids,
+            "scores": [[None if np.isnan(v) else float(v) for v in row] for row in self.values],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, path: Path) -> "ScoreMatrix":
+        """Inverse of :meth:`to_json`; a :class:`DataError` naming ``path`` when malformed."""
+        try:
+            rows = data["scores"]
+            values = np.array([[np.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
+            cids, pids = list(data["conversation_ids"]), list(data["persona_ids"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path} is not a valid score matrix ({type(exc).__name__}).") from None
+        if not rows:
+            values = np.zeros((0, 0))
+        if values.ndim != 2 or len(cids) != len(rows) or len(pids) != len(rows):
+            raise DataError(f"{path} is not a valid score matrix (row counts differ).")
+        return cls(cids, pids, values)
+
+
+def build_score_matrix(turns: list[Turn], scores: list[TurnScore], k: int) -> ScoreMatrix:
+    """The score matrix of stored turns and scores; conversations in order of first appearance."""
+    order: dict[str, str] = {}
+    for t in turns:
+        order.setdefault(t.conversation_id, t.persona_id)
+    for s in scores:
+        order.setdefault(s.conversation_id, s.persona_id)
+    index = {cid: i for i, cid in enumerate(order)}
+    sums = np.zeros((len(order), k))
+    counts = np.zeros_like(sums)
+    for s in scores:
+        if s.score is None or not 1 <= s.turn <= k:
+            continue
+        sums[index[s.conversation_id], s.turn - 1] += s.score
+        counts[index[s.conversation_id], s.turn - 1] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return ScoreMatrix(list(order), list(order.values()), values)
+
+
+@dataclass
+class RunResult:
+    """One score set of one run folder, loaded for reporting."""
+
+    path: Path
+    name: str
+    spec: RunSpec
+    summary: RunSummary
+    store: RunStore
+    matrix: ScoreMatrix | None = None
+    judgement: str | None = None
+    _ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """Short legend label: the model spec (callers disambiguate duplicates)."""
+        return self.summary.model
+
+    def turn_ci(self) -> tuple[list[float | None], list[float | None]]:
+        """Per-turn 95% interval of AL(k) (all None when no score matrix is available)."""
+        if self._ci is None:
+            if self.matrix is None:
+                self._ci = ([None] * self.summary.turns, [None] * self.summary.turns)
+            else:
+                self._ci = self.matrix.turn_ci(seed=self.spec.seed)
+        return self._ci
+
+    def has_transcripts(self) -> bool:
+        """True when the folder still holds its transcripts (published results do not)."""
+        return self.store.transcripts_path.is_file()
+
+    def read_turns(self) -> list[Turn]:
+        """Stored turns of the run."""
+        return self.store.read_turns()[0]
+
+    def read_scores(self) -> list[TurnScore]:
+        """Stored scores of this score set."""
+        return self.store.read_scores()[0]
+
+
+def load_result(path: str | Path, judgement: str | None = None) -> RunResult:
+    """Load ``path`` (a run folder or a ``RUN_DIR/judgements/NAME`` folder) for reporting.
+
+    ``judgement`` picks a re-scoring of a run folder by name.
+    """
+    path = Path(path)
+    if judgement is None and path.parent.name == "judgements" and (path.parent.parent / "run.json").is_file():
+        run_dir, judgement = path.parent.parent, path.name
+    else:
+        run_dir = path
+    store = RunStore(run_dir, scores_name=judgement)
+    spec = store.read_spec()
+    if judgement is not None and not store.scores_dir.is_dir():
+        existing = sorted(p.name for p in (run_dir / "judgements").glob("*") if p.is_dir())
+        raise DataError(f"{run_dir} has no re-scoring named {judgement!r}.",
+                        f"Available: {', '.join(existing) or 'none'}.")
+    try:
+        summary = store.read_summary()
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise DataError(f"{store.summary_path} is not a valid run summary ({type(exc).__name__}).") from None
+    name = run_dir.name if judgement is None else f"{run_dir.name}/{judgement}"
+    result = RunResult(path=run_dir, name=name, spec=spec, summary=summary, store=store, judgement=judgement)
+    result.matrix = _load_matrix(store, summary.turns)
+    return result
+
+
+def _load_matrix(store: RunStore, k: int) -> ScoreMatrix | None:
+    if store.scores_path.is_file():
+        turns = store.read_turns()[0] if store.transcripts_path.is_file() else []
+        return build_score_matrix(turns, store.read_scores()[0], k)
+    stored = store.scores_dir / SCORE_MATRIX_FILE
+    if stored.is_file():
+        try:
+            data = json.loads(stored.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{stored} is not valid JSON ({exc.msg}).") from None
+        return ScoreMatrix.from_json(data, stored)
+    return None
+
+
+def expand_result_paths(paths: list[str] | tuple[str, ...], *, judgements: bool = False) -> list[Path]:
+    """Result folders among ``paths``: run folders, ``judgements/NAME`` folders, and folders
+    holding run folders (one level down). With ``judgements``, every re-scoring of each run is
+    added after it."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "run.json").is_file() or (p.parent.name == "judgements" and (p / "summary.json").is_file()):
+            found = [p]
+        elif p.is_dir():
+            found = sorted(d for d in p.iterdir() if (d / "run.json").is_file())
+            if not found:
+                raise DataError(f"{p} is neither a run folder nor a folder of run folders (no run.json).",
+                                "Pass the --output folder of an `aloe-bench evaluate` run.")
+        else:
+            raise DataError(f"{p} does not exist.")
+        for run in found:
+            out.append(run)
+            if judgements and (run / "run.json").is_file():
+                out.extend(sorted(d for d in (run / "judgements").glob("*") if (d / "summary.json").is_file()))
+    if not out:
+        raise DataError("No run folders given.", "Pass one or more RUN_DIR arguments.")
+    return out
+
+
+def load_results(paths: list[str] | tuple[str, ...], *, judgements: bool = False) -> list[RunResult]:
+    """:func:`load_result` over :func:`expand_result_paths`; the same folder twice is loaded once."""
+    seen: set[Path] = set()
+    results = []
+    for p in expand_result_paths(paths, judgements=judgements):
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            results.append(load_result(p))
+    return results
+
+
+def unique_labels(results: list[RunResult]) -> list[str]:
+    """Legend labels: the model spec, plus the result name where two results share a model."""
+    models = [r.summary.model for r in results]
+    return [m if models.count(m) == 1 else f"{m} ({r.name})" for m, r in zip(models, results)]

@@ -1,0 +1,1 @@
+"""Fake third-party aloe-bench plugin (tests only)."""

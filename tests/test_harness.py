@@ -1,0 +1,244 @@
+"""The conversation engine: scoring, failures, caching, resume (in-process and after kill -9)."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from aloe_bench.cache import CachedModel, CallCache
+from aloe_bench.components import GenerationParams
+from aloe_bench.errors import ConfigError, ResumeConflictError
+from aloe_bench.harness import EvalConfig, Evaluation, rescore
+from aloe_bench.plugins import PluginHost
+from aloe_bench.records import Message
+from aloe_bench.store import RunStore
+from aloe_bench.testing import ScriptedModel, default_script
+from aloe_bench.hookspecs import hookimpl
+from tests.helpers import aloe_bench_exe, run_cli
+
+
+def evaluate(host, run_dir, resume=False, cache=None, **kw):
+    cfg = EvalConfig(**{"model": "scripted:m", "user": "scripted:u", "judge": "scripted:j", "turns": 3,
+                        "limit": 4, "cache": cache is not None, "bootstrap": 50, **kw})
+    return asyncio.run(Evaluation(cfg, run_dir, host, resume=resume, cache_path=cache).run())
+
+
+def test_run_writes_every_record(aloe_host, tmp_path):
+    s = evaluate(aloe_host, tmp_path / "run")
+    store = RunStore(tmp_path / "run")
+    turns, torn = store.read_turns()
+    scores, _ = store.read_scores()
+    assert torn == 0 and len(turns) == 12 and len(scores) == 12
+    assert s.n == [4, 4, 4] and s.missing == [0, 0, 0]
+    assert all(1 <= x.score <= 5 for x in scores)
+    assert s.al[0] == pytest.approx(sum(x.score for x in scores if x.turn == 1) / 4)
+    spec = store.read_spec()
+    assert spec.finished and spec.personas_count == 4 and spec.config["turns"] == 3
+    roles = {c.role: c for c in spec.components}
+    assert set(roles) == {"model", "user", "judge"}
+    assert roles["judge"].prompt_hashes and roles["user"].prompt_hashes
+    assert s.usage["model"].calls == 12 and s.usage["judge"].calls == 12
+    assert "reply_length" in s.extra and len(s.reply_length) == 3
+    # The model under test sees only the chat: no system prompt, no persona.
+    first = turns[0]
+    assert "Scripted message" in first.user
+
+
+class _Plugin:
+    def __init__(self, **models):
+        self.models = models
+
+    @hookimpl
+    def aloe_register_models(self, register):
+        for name, factory in self.models.items():
+            register(name, factory)
+
+
+def test_simulator_failure_closes_conversation_and_is_counted(aloe_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALOE_BENCH_DATA_DIR", str(aloe_data_dir))
+
+    def sim_factory(rest, **kw):
+        # fails for the first persona's conversation from turn 2 on (its history has 2 mirrored messages)
+        def fail(messages):
+            if "33-year-old mechanical engineer" in messages[0].content and len(messages) >= 4:
+                return "simulator exploded"
+            return None
+        return ScriptedModel(rest, fail=fail)
+
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, flaky=sim_factory)})
+    s = evaluate(host, tmp_path / "run", user="flaky", limit=6)
+    # personas 1..5 share profile 1 (profile-major): all 5 fail at turn 2; persona 6 goes on.
+    assert s.n == [6, 1, 1]
+    turns, _ = RunStore(tmp_path / "run").read_turns()
+    failed = [t for t in turns if t.status == "user_failed"]
+    assert len(failed) == 5 and all(t.turn == 2 and "exploded" in t.error for t in failed)
+
+
+def test_unparseable_judge_is_missing_not_a_number(aloe_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALOE_BENCH_DATA_DIR", str(aloe_data_dir))
+
+    def judge_factory(rest, **kw):
+        def script(messages):
+            if "Rate the reply" in messages[0].content and len(messages) == 1:
+                return "What a lovely reply!"  # no score
+            if "could not be read" in messages[-1].content:
+                # second attempt: a score for turn-1 prompts only
+                return "4" if "(You start the chat" in messages[0].content or True else "?"
+            return default_script(messages)
+        return ScriptedModel(rest, script=script)
+
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, judgy=judge_factory)})
+    s = evaluate(host, tmp_path / "run", judge="judgy", limit=2, turns=2)
+    scores, _ = RunStore(tmp_path / "run").read_scores()
+    assert all(x.score == 4 and x.attempts == 2 for x in scores)
+
+    def never(rest, **kw):
+        return ScriptedModel(rest, script=lambda m: "no idea" if "Rate" in m[0].content else default_script(m))
+
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, never=never)})
+    s = evaluate(host, tmp_path / "run2", judge="never", limit=2, turns=2)
+    scores, _ = RunStore(tmp_path / "run2").read_scores()
+    assert all(x.score is None and x.attempts == 3 and x.raw == "no idea" for x in scores)
+    assert s.n == [0, 0] and s.missing == [2, 2] and s.avg is None
+
+
+def test_resume_refuses_other_config_and_existing_folder(aloe_host, tmp_path):
+    evaluate(aloe_host, tmp_path / "run")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        evaluate(aloe_host, tmp_path / "run")
+    with pytest.raises(ResumeConflictError, match=r"turns: 3 -> 4"):
+        evaluate(aloe_host, tmp_path / "run", resume=True, turns=4)
+    # operational keys may change on resume
+    evaluate(aloe_host, tmp_path / "run", resume=True, concurrency=2)
+
+
+def test_cache_makes_a_second_run_free(aloe_host, tmp_path):
+    cache = tmp_path / "calls.sqlite"
+    s1 = evaluate(aloe_host, tmp_path / "a", cache=cache)
+    s2 = evaluate(aloe_host, tmp_path / "b", cache=cache)
+    assert s1.al == s2.al
+    assert s2.usage["model"].cached_calls == s2.usage["model"].calls == 12
+    assert s2.usage["user"].cached_calls == 12 and s2.usage["judge"].cached_calls == 12
+
+
+def test_cache_key_depends_on_params_and_messages(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+    inner = ScriptedModel("x")
+    model = CachedModel(inner, cache)
+    msgs = [[Message(role="user", content="hi")]]
+    asyncio.run(model.agenerate(msgs, GenerationParams(seed=1)))
+    asyncio.run(model.agenerate(msgs, GenerationParams(seed=1)))
+    assert inner.calls == 1
+    asyncio.run(model.agenerate(msgs, GenerationParams(seed=2)))
+    asyncio.run(model.agenerate([[Message(role="user", content="hi!")]], GenerationParams(seed=1)))
+    assert inner.calls == 3
+    failing = CachedModel(ScriptedModel("y", fail=lambda m: "boom"), cache)
+    asyncio.run(failing.agenerate(msgs, GenerationParams()))
+    asyncio.run(failing.agenerate(msgs, GenerationParams()))
+    assert failing.inner.calls == 2  # failures are never cached
+
+
+def test_rescore_with_another_judge(aloe_host, tmp_path):
+    evaluate(aloe_host, tmp_path / "run")
+    summary, folder = asyncio.run(rescore(tmp_path / "run", "scripted:other", aloe_host, judge_mode="history"))
+    assert folder == tmp_path / "run" / "judgements" / "scripted_other-history"
+    scores = [json.loads(line) for line in (folder / "scores.jsonl").read_text().splitlines()]
+    assert len(scores) == 12 and {s["judge"] for s in scores} == {"scripted:other"}
+    assert {s["mode"] for s in scores} == {"history"}
+    assert summary.judge == "scripted:other" and summary.n == [4, 4, 4]
+    assert (tmp_path / "run" / "scores.jsonl").read_text().count("\n") == 12  # original untouched
+
+
+def test_judge_samples_are_stored_and_averaged(aloe_host, tmp_path):
+    s = evaluate(aloe_host, tmp_path / "run", judge_samples=2, turns=2, limit=2)
+    scores, _ = RunStore(tmp_path / "run").read_scores()
+    assert len(scores) == 8 and {x.sample for x in scores} == {0, 1}
+    assert s.n == [2, 2]
+
+
+# -- through the CLI, with the fake third-party plugin ----------------------------------------
+
+def _cli_args(out, turns=4, limit=5):
+    return ["evaluate", "--model", "fake:mut", "--user", "fake:sim", "--judge", "fake:judge", "--personas",
+            "aloe-eval", "--limit", str(limit), "--turns", str(turns), "--output", str(out), "--no-cache", "-q",
+            "--bootstrap", "100"]
+
+
+def test_kill_9_then_resume_loses_nothing_and_duplicates_nothing(with_fake_plugin, aloe_data_dir, tmp_path):
+    out = tmp_path / "run"
+    calls = tmp_path / "calls.txt"
+    env = {**os.environ, "ALOE_BENCH_FAKE_DELAY": "0.15", "ALOE_BENCH_FAKE_CALLS": str(calls),
+           "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)}
+    proc = subprocess.Popen([aloe_bench_exe(), *_cli_args(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    transcripts = out / "transcripts.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if transcripts.exists() and transcripts.read_text().count("\n") >= 7:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before, _ = RunStore(out).read_turns()
+    assert 7 <= len(before) < 20, "the run should have been killed mid-way"
+    assert not (out / "summary.json").exists()
+
+    res = run_cli(*_cli_args(out), "--resume", env={"ALOE_BENCH_FAKE_CALLS": str(calls),
+                                                    "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)})
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(x) for x in transcripts.read_text().splitlines() if x.strip()]
+    keys = [(t["conversation_id"], t["turn"]) for t in lines]
+    assert len(keys) == len(set(keys)) == 20, "every turn exactly once"
+    after = {(t.conversation_id, t.turn): t for t in RunStore(out).read_turns()[0]}
+    for t in before:  # nothing already finished was redone
+        assert after[(t.conversation_id, t.turn)].reply == t.reply
+    score_keys = [(s["conversation_id"], s["turn"]) for s in map(json.loads, (out / "scores.jsonl").read_text().splitlines())]
+    assert len(score_keys) == len(set(score_keys)) == 20
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == [5, 5, 5, 5]
+
+    n_calls = len(calls.read_text().splitlines())
+    again = run_cli(*_cli_args(out), "--resume", env={"ALOE_BENCH_FAKE_CALLS": str(calls),
+                                                      "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)})
+    assert again.returncode == 0, again.stderr
+    assert len(calls.read_text().splitlines()) == n_calls, "a finished run re-run with --resume makes no calls"
+    assert json.loads((out / "summary.json").read_text())["al"] == summary["al"]
+
+
+def test_cli_resume_with_different_config_lists_keys(with_fake_plugin, aloe_data_dir, tmp_path):
+    out = tmp_path / "run"
+    run_cli(*_cli_args(out, turns=2, limit=2), check=True)
+    res = run_cli(*_cli_args(out, turns=3, limit=2), "--resume")
+    assert res.returncode == 2
+    assert "different configuration (turns: 2 -> 3)" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = run_cli(*_cli_args(out, turns=2, limit=2))
+    assert res.returncode == 2 and "Add --resume" in res.stderr
+
+
+def test_cli_prints_summary_with_cis(with_fake_plugin, aloe_data_dir, tmp_path):
+    res = run_cli(*_cli_args(tmp_path / "run", turns=3, limit=5), env={"COLUMNS": "160"}, check=True)
+    for text in ("AL(k)", "N(k)", "Average AL", "IR (slope)", "N-IR", "95% CI", "usage"):
+        assert text in res.stdout, text
+
+
+def test_cli_events_reach_observers(with_fake_plugin, aloe_data_dir, tmp_path):
+    log = tmp_path / "events.txt"
+    run_cli(*_cli_args(tmp_path / "run", turns=2, limit=2), env={"ALOE_BENCH_FAKE_EVENTS": str(log)}, check=True)
+    names = log.read_text().split()
+    assert names[0] == "RunStarted" and names[-1] == "RunFinished"
+    assert names.count("TurnFinished") == 2 and names.count("TurnScored") == 2
+
+
+def test_cli_fake_judge_protocol_and_persona_source(with_fake_plugin, tmp_path):
+    res = run_cli("evaluate", "--model", "fake:m", "--user", "fake:u", "--judge", "fake:j", "--judge-protocol",
+                  "fake-constant", "--user-protocol", "fake-sim", "--personas", "fake:3", "--turns", "2", "-o",
+                  str(tmp_path / "r"), "-q", "--no-cache", check=True)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["al"] == [3.0, 3.0] and summary["n"] == [3, 3] and summary["n_ir"] is None
+    assert summary["extra"]["fake_turns"] == {"stored_turns": 6}
+    assert res.returncode == 0
