@@ -55,7 +55,7 @@ class EvalConfig(BaseModel):
     user_options: dict[str, Any] = Field(default_factory=dict)
     judge_options: dict[str, Any] = Field(default_factory=dict)
     # Operational keys: they do not change results, so resuming may change them.
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(16, ge=1)
     cache: bool = True
     bootstrap: int = Field(1000, ge=0)
 

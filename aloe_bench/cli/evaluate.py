@@ -77,7 +77,7 @@ def cache_path() -> Path:
 @click.option("--turns", type=click.IntRange(min=1), help="Turns per conversation (default 10).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N personas.")
 @click.option("--seed", type=int, help="Seed for sampling and bootstrap (default 0).")
-@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per role for API backends (default 8).")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight per role for API backends (default 16).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Max new tokens of the model's replies (default 300).")
 @click.option("--temperature", type=float, help="Sampling temperature of the model under test (default: backend default; greedy for local models).")
 @click.option("--model-option", "model_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the model provider (repeatable), e.g. dtype=float32.")
