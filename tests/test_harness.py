@@ -242,3 +242,21 @@ def test_cli_fake_judge_protocol_and_persona_source(with_fake_plugin, tmp_path):
     assert summary["al"] == [3.0, 3.0] and summary["n"] == [3, 3] and summary["n_ir"] is None
     assert summary["extra"]["fake_turns"] == {"stored_turns": 6}
     assert res.returncode == 0
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(with_fake_plugin, aloe_data_dir, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "ALOE_BENCH_FAKE_DELAY": "0.15", "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)}
+    proc = subprocess.Popen([aloe_bench_exe(), *_cli_args(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    transcripts = out / "transcripts.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (transcripts.exists() and transcripts.read_text().count("\n") >= 5):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Resume with:" in stderr and "--resume" in stderr and str(out) in stderr
+    kept, torn = RunStore(out).read_turns()
+    assert len(kept) >= 5 and torn == 0
