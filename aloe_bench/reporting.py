@@ -1,5 +1,318 @@
-"""Leaderboard rendering (markdown, csv, json, html, latex)."""
+"""Leaderboards: finished runs -> rows -> text in a registered format.
+
+:func:`leaderboard_rows` turns results (see :mod:`aloe_bench.run_results`) into one plain dict
+per run, sorted by Average AL, plus notes. Runs are ranked only against runs of the same
+*protocol* (user simulator, judge, judge mode, persona set, turns, prompt versions): when the
+runs given use several protocols, every row carries its protocol letter, ranks restart per
+protocol (``A1``, ``A2``, ``B1``) and a note names the differing settings, instead of ranking
+runs that cannot be compared silently together.
+
+Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
+
+    rank (str), run, model, user, judge, judge_mode, personas, personas_count, turns,
+    avg, avg_low, avg_high, ir, ir_low, ir_high, n_ir, r2, al_first, al_last,
+    reply_words, cost, missing, protocol, comparable (bool)
+
+Numbers are floats or None (undefined, e.g. N-IR of a flat curve). :data:`FORMATS` holds the
+built-in renderers ``render(rows, notes) -> str``, registered as reporters by
+:mod:`aloe_bench.default_plugins.reporters`.
+"""
 
 from __future__ import annotations
 
-FORMATS: dict = {}
+import csv
+import html
+import io
+import json
+from typing import Any, Callable, Sequence
+
+from aloe_bench.run_results import RunResult
+
+ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas", "personas_count", "turns",
+              "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",
+              "reply_words", "cost", "missing", "protocol", "comparable")
+
+#: Settings that must match for two runs to be ranked together, with their display names.
+PROTOCOL_FIELDS = {
+    "user": "user simulator", "user_protocol": "simulator protocol", "user_prompts": "simulator prompts",
+    "judge": "judge", "judge_protocol": "judge protocol", "judge_mode": "judge mode",
+    "judge_prompts": "judge prompts",
+    "personas": "persona source", "personas_count": "persona count", "personas_hash": "persona contents",
+    "turns": "turns",
+}
+
+DEMO_SPECS = ("smollm2",)
+
+Renderer = Callable[[list[dict[str, Any]], list[str]], str]
+
+
+def protocol_of(result: RunResult) -> dict[str, Any]:
+    """The settings of ``result`` that define its protocol (see :data:`PROTOCOL_FIELDS`)."""
+    s = result.summary
+    comps = {c.role: c for c in s.components}
+    judge, user = comps.get("judge"), comps.get("user")
+    config = result.spec.config
+    return {
+        "user": s.user, "user_protocol": user.kind if user else config.get("user_protocol"),
+        "user_prompts": dict(sorted(user.prompt_hashes.items())) if user else {},
+        "judge": s.judge, "judge_protocol": judge.kind if judge else config.get("judge_protocol"),
+        "judge_mode": s.judge_mode,
+        "judge_prompts": dict(sorted(judge.prompt_hashes.items())) if judge else {},
+        "personas": s.personas_source, "personas_count": s.personas_count,
+        "personas_hash": result.spec.personas_hash, "turns": s.turns,
+    }
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _row(result: RunResult) -> dict[str, Any]:
+    s = result.summary
+    avg_ci, ir_ci = s.ci.get("avg"), s.ci.get("ir")
+    scored = [a for a in s.al if a is not None]
+    return {
+        "rank": "", "run": result.name, "model": s.model, "user": s.user, "judge": s.judge,
+        "judge_mode": s.judge_mode, "personas": s.personas_source, "personas_count": s.personas_count,
+        "turns": s.turns, "avg": s.avg,
+        "avg_low": avg_ci.low if avg_ci else None, "avg_high": avg_ci.high if avg_ci else None,
+        "ir": s.ir, "ir_low": ir_ci.low if ir_ci else None, "ir_high": ir_ci.high if ir_ci else None,
+        "n_ir": s.n_ir, "r2": s.r2,
+        "al_first": s.al[0] if s.al else None, "al_last": s.al[-1] if s.al else None,
+        "reply_words": _mean(s.reply_length),
+        "cost": sum(u.cost for u in s.usage.values()) if s.usage else None,
+        "missing": sum(s.missing), "protocol": "A", "comparable": True,
+        "_scored_turns": len(scored),
+    }
+
+
+def _describe(protocol: dict[str, Any]) -> str:
+    return (f"user {protocol['user']}, judge {protocol['judge']} ({protocol['judge_mode']} mode), "
+            f"personas {protocol['personas']} x{protocol['personas_count']}, {protocol['turns']} turns")
+
+
+def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows (see :data:`ROW_FIELDS`) sorted by protocol then Average (best first), and notes.
+
+    Protocol ``A`` is the one most runs share (ties: the one holding the best Average); rows of
+    other protocols get ``comparable=False``.
+    """
+    rows = [_row(r) for r in results]
+    protocols = [protocol_of(r) for r in results]
+    groups: list[dict[str, Any]] = []
+    members: list[list[int]] = []
+    for i, p in enumerate(protocols):
+        for g, q in enumerate(groups):
+            if p == q:
+                members[g].append(i)
+                break
+        else:
+            groups.append(p)
+            members.append([i])
+
+    def best(idx: list[int]) -> float:
+        return max((rows[i]["avg"] for i in idx if rows[i]["avg"] is not None), default=float("-inf"))
+
+    order = sorted(range(len(groups)), key=lambda g: (-len(members[g]), -best(members[g])))
+    letters = {g: chr(ord("A") + n) if n < 26 else f"P{n + 1}" for n, g in enumerate(order)}
+    several = len(groups) > 1
+    for g, idx in enumerate(members):
+        for i in idx:
+            rows[i]["protocol"] = letters[g]
+            rows[i]["comparable"] = letters[g] == "A"
+    rows.sort(key=lambda r: (order.index(next(g for g in letters if letters[g] == r["protocol"])),
+                             r["avg"] is None, -(r["avg"] or 0.0), r["run"]))
+    counter: dict[str, int] = {}
+    for r in rows:
+        counter[r["protocol"]] = counter.get(r["protocol"], 0) + 1
+        n = counter[r["protocol"]]
+        r["rank"] = f"{r['protocol']}{n}" if several else str(n)
+
+    notes: list[str] = []
+    if several:
+        ref = groups[order[0]]
+        notes.append(f"Not comparable: these runs use {len(groups)} different protocols; runs are ranked only "
+                     f"within their protocol (rank prefix A, B, ...). Protocol A: {_describe(ref)}.")
+        for g in order[1:]:
+            diffs = [f"{label} ({_short(ref[key])} -> {_short(groups[g][key])})"
+                     for key, label in PROTOCOL_FIELDS.items() if ref[key] != groups[g][key]]
+            notes.append(f"Protocol {letters[g]} differs from A in: {'; '.join(diffs)}.")
+    for r in rows:
+        if r["missing"]:
+            notes.append(f"{r['run']}: {r['missing']} replies have no valid judge score (left out of AL).")
+        if r["_scored_turns"] < 2:
+            notes.append(f"{r['run']}: fewer than 2 scored turns, so IR and R2 are undefined.")
+    demo = sorted({r["run"] for r in rows if r["user"] in DEMO_SPECS or r["judge"] in DEMO_SPECS})
+    if demo:
+        notes.append("Demo-quality protocol (embedded SmolLM2 as user simulator and/or judge) in: "
+                     + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
+    if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
+        notes.append("N-IR shown as — is undefined: the curve is flat (max AL = min AL).")
+    for r in rows:
+        del r["_scored_turns"]
+    return rows, notes
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+# -- formatting helpers --------------------------------------------------------------------
+def num(value: float | None, digits: int = 2) -> str:
+    """A number with ``digits`` decimals; an em dash for None."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def with_ci(value: float | None, low: float | None, high: float | None, digits: int) -> str:
+    """``3.42 [3.31, 3.55]`` (or just the value when there is no interval)."""
+    if value is None:
+        return "—"
+    if low is None or high is None:
+        return num(value, digits)
+    return f"{num(value, digits)} [{num(low, digits)}, {num(high, digits)}]"
+
+
+def display_columns(rows: list[dict[str, Any]]) -> list[tuple[str, Callable[[dict[str, Any]], str]]]:
+    """(header, cell function) pairs shared by the human-readable formats."""
+    cols: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("#", lambda r: r["rank"]),
+        ("Model", lambda r: r["model"]),
+        ("User simulator", lambda r: r["user"]),
+        ("Judge (mode)", lambda r: f"{r['judge']} ({r['judge_mode']})"),
+        ("Personas", lambda r: f"{r['personas']} ({r['personas_count']})"),
+        ("K", lambda r: str(r["turns"])),
+        ("Average [95% CI]", lambda r: with_ci(r["avg"], r["avg_low"], r["avg_high"], 2)),
+        ("IR [95% CI]", lambda r: with_ci(r["ir"], r["ir_low"], r["ir_high"], 3)),
+        ("N-IR", lambda r: num(r["n_ir"], 3)),
+        ("R²", lambda r: num(r["r2"], 3)),
+        ("AL(1)", lambda r: num(r["al_first"], 2)),
+        ("AL(K)", lambda r: num(r["al_last"], 2)),
+        ("Words/reply", lambda r: num(r["reply_words"], 1)),
+        ("Cost ($)", lambda r: num(r["cost"], 2)),
+    ]
+    return cols
+
+
+# -- renderers ------------------------------------------------------------------------------
+def render_markdown(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """A GitHub/pandoc pipe table, then the notes as a list."""
+    cols = display_columns(rows)
+
+    def cell(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    right = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply", "Cost ($)"}
+    lines = ["| " + " | ".join(h for h, _ in cols) + " |",
+             "|" + "|".join("---:" if h in right else "---" for h, _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(f(r)) for _, f in cols) + " |")
+    if notes:
+        lines.append("")
+        lines.extend(f"- {cell(n)}" for n in notes)
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """Every row field as a CSV column, raw numbers (empty for undefined). Notes are left out."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in ROW_FIELDS})
+    return buf.getvalue()
+
+
+def render_json(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """``{"schema_version": 1, "rows": [...], "notes": [...]}``, indented."""
+    return json.dumps({"schema_version": 1, "rows": rows, "notes": notes}, indent=2, ensure_ascii=False) + "\n"
+
+
+HTML_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:2rem}
+table.lb{border-collapse:collapse;font-variant-numeric:tabular-nums}
+table.lb th,table.lb td{padding:.35rem .6rem;border-bottom:1px solid #dde1e8;text-align:left;white-space:nowrap}
+table.lb th{border-bottom:2px solid #1d2330;background:#f5f7fa}
+table.lb td.n{text-align:right}
+table.lb tr.noncomparable td{color:#8a5a00;background:#fff8e6}
+ul.notes{color:#555;max-width:70rem}
+"""
+
+
+def html_table(rows: list[dict[str, Any]]) -> str:
+    """The leaderboard as an HTML ``<table>`` (every cell escaped)."""
+    cols = display_columns(rows)
+    numeric = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply", "Cost ($)"}
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in cols)
+    body = []
+    for r in rows:
+        cls = "" if r["comparable"] else ' class="noncomparable" title="not comparable with protocol A"'
+        cells = "".join(f'<td{" class=n" if h in numeric else ""}>{html.escape(f(r))}</td>' for h, f in cols)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f'<table class="lb"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def render_html(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """A self-contained HTML page with the table and notes (no external resources)."""
+    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+            f"<title>aloe-bench leaderboard</title><style>{HTML_STYLE}</style></head><body>"
+            f"<h1>aloe-bench leaderboard</h1>{html_table(rows)}"
+            + (f'<ul class="notes">{notes_html}</ul>' if notes else "") + "</body></html>\n")
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "—": "--"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def render_latex(rows: list[dict[str, Any]], notes: list[str]) -> str:
+    """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``); the best Average of protocol A
+    in bold; notes as comments."""
+    best = max((r["avg"] for r in rows if r["comparable"] and r["avg"] is not None), default=None)
+
+    def ci(v, lo, hi, d):
+        if v is None:
+            return "--"
+        s = num(v, d)
+        return s if lo is None or hi is None else f"{s} {{\\scriptsize[{num(lo, d)}, {num(hi, d)}]}}"
+
+    def avg_cell(r):
+        s = ci(r["avg"], r["avg_low"], r["avg_high"], 2)
+        if best is not None and r["comparable"] and r["avg"] == best:
+            s = f"\\textbf{{{num(r['avg'], 2)}}}" + s[len(num(r["avg"], 2)):]
+        return s
+
+    header = ["\\#", "Model", "User sim.", "Judge", "Personas", "$K$", "Average", "IR", "N-IR", "$R^2$",
+              "AL(1)", "AL($K$)", "Words", "Cost (\\$)"]
+    lines = ["% aloe-bench leaderboard; needs \\usepackage{booktabs}",
+             "\\begin{tabular}{r" + "l" * 4 + "r" * 9 + "}", "\\toprule", " & ".join(header) + " \\\\", "\\midrule"]
+    for r in rows:
+        cells = [latex_escape(r["rank"]), latex_escape(r["model"]), latex_escape(r["user"]),
+                 latex_escape(f"{r['judge']} ({r['judge_mode']})"),
+                 latex_escape(f"{r['personas']} ({r['personas_count']})"), str(r["turns"]), avg_cell(r),
+                 ci(r["ir"], r["ir_low"], r["ir_high"], 3), latex_escape(num(r["n_ir"], 3)),
+                 latex_escape(num(r["r2"], 3)), latex_escape(num(r["al_first"], 2)),
+                 latex_escape(num(r["al_last"], 2)), latex_escape(num(r["reply_words"], 1)),
+                 latex_escape(num(r["cost"], 2))]
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += [f"% {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+FORMATS: dict[str, tuple[Renderer, str]] = {
+    "markdown": (render_markdown, "Pipe table for READMEs and papers (GitHub, pandoc)"),
+    "csv": (render_csv, "Every row field, raw numbers"),
+    "json": (render_json, "Rows and notes as JSON"),
+    "html": (render_html, "Self-contained HTML page"),
+    "latex": (render_latex, "booktabs tabular for papers"),
+}
+"""Built-in leaderboard formats: name -> (render(rows, notes) -> str, description)."""

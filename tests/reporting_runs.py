@@ -35,10 +35,10 @@ def _judge_script(messages: Sequence[Message]) -> str:
     prompt = messages[-1].content
     if "Rate the reply from 1 to 5" not in prompt:
         return default_script(messages)
-    m = _MARK.search(prompt)
-    if not m:
+    marks = _MARK.findall(prompt.split("The chatbot's reply:")[-1])
+    if not marks:
         return "3\nNo marker in the reply."
-    base, slope, turn = float(m.group(1)), float(m.group(2)), int(m.group(3))
+    base, slope, turn = float(marks[-1][0]), float(marks[-1][1]), int(marks[-1][2])
     jitter = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 3 - 1
     score = max(1, min(5, round(base + slope * (turn - 1) + jitter)))
     return f"{score}\nScore {score} <i>for</i> turn {turn}."

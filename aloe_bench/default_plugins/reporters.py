@@ -1,4 +1,5 @@
-"""Built-in leaderboard formats (filled in by aloe_bench.reporting)."""
+"""Built-in leaderboard formats (markdown, csv, json, html, latex) and the ``results`` command,
+registered through the same hooks as third-party plugins."""
 
 from __future__ import annotations
 
@@ -11,3 +12,10 @@ def aloe_register_reporters(register):
 
     for name, (render, description) in reporting.FORMATS.items():
         register(name, (lambda r=render: r), description=description)
+
+
+@hookimpl
+def aloe_register_commands(cli):
+    from aloe_bench.cli.results import command
+
+    cli.add_command(command)

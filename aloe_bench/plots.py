@@ -1,0 +1,186 @@
+"""Paper-ready figures: AL(k) curves of several runs with confidence bands, and a per-persona
+score heatmap of one run. PNG (200 dpi), SVG or PDF, chosen by the file suffix.
+
+matplotlib is optional: it is imported inside the functions, never through pyplot (no display,
+no global backend switch), and a missing install is a :class:`MissingDependencyError` that says
+what to install.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from aloe_bench.errors import ConfigError, MissingDependencyError
+from aloe_bench.run_results import RunResult, unique_labels
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+PNG_DPI = 200
+
+# Deterministic output (no timestamps, stable SVG ids) so published figures diff cleanly.
+_RC = {"svg.hashsalt": "aloe-bench", "svg.fonttype": "path", "font.size": 10, "axes.titlesize": 11,
+       "axes.labelsize": 10, "legend.fontsize": 8.5, "xtick.labelsize": 9, "ytick.labelsize": 9,
+       "axes.spines.top": False, "axes.spines.right": False}
+_LINESTYLES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def require_matplotlib():
+    """The matplotlib module, or a :class:`MissingDependencyError` naming the install command."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependencyError(
+            "Plots and the HTML report need matplotlib, which is not installed.",
+            "Install it with: pip install 'matplotlib>=3.7'") from None
+    return matplotlib
+
+
+def _plain(text: str) -> str:
+    """``text`` shown literally: a ``$`` in a model name must not start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _figure(width: float, height: float) -> "Figure":
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None = None,
+                  ylim: tuple[float, float] | None = (1.0, 5.0), title: str | None = None,
+                  bands: bool = True) -> "Figure":
+    """AL(k) of each result on shared axes, with its per-turn 95% bootstrap band.
+
+    Bands need the run's scores (``scores.jsonl`` or ``score_matrix.json``); a result without
+    them is drawn as a line only. ``ylim=None`` fits the y axis to the data instead of the 1-5
+    score range.
+    """
+    if not results:
+        raise ConfigError("No runs to plot.")
+    matplotlib = require_matplotlib()
+    labels = list(labels) if labels is not None else unique_labels(list(results))
+    kmax = max(r.summary.turns for r in results)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 4.0 if len(results) <= 6 else 4.6)
+        ax = fig.add_subplot()
+        colors = matplotlib.colormaps["tab10"].colors
+        for i, (r, label) in enumerate(zip(results, labels)):
+            s = r.summary
+            ks = np.arange(1, s.turns + 1)
+            al = np.array([np.nan if v is None else v for v in s.al], dtype=float)
+            color = colors[i % len(colors)]
+            style = _LINESTYLES[(i // len(colors)) % len(_LINESTYLES)]
+            avg = f" — avg {s.avg:.2f}" if s.avg is not None else ""
+            ax.plot(ks, al, linestyle=style, marker=_MARKERS[i % len(_MARKERS)], markersize=4, linewidth=1.6,
+                    color=color, label=_plain(f"{label}{avg}"), zorder=3)
+            if bands:
+                low, high = r.turn_ci()
+                lo = np.array([np.nan if v is None else v for v in low], dtype=float)
+                hi = np.array([np.nan if v is None else v for v in high], dtype=float)
+                if not np.all(np.isnan(lo)):
+                    ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0, zorder=2)
+        ax.set_xlabel("Turn k")
+        ax.set_ylabel("AL(k): mean judge score")
+        ax.set_xticks(np.arange(1, kmax + 1))
+        ax.set_xlim(0.7, kmax + 0.3)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+        ax.grid(True, color="#dddddd", linewidth=0.6, zorder=0)
+        if title:
+            ax.set_title(_plain(title))
+        ncol = 1 if len(results) <= 4 else 2
+        # Legend best-first, as in a leaderboard; the colours keep the input order.
+        handles, texts = ax.get_legend_handles_labels()
+        rank = sorted(range(len(results)), key=lambda i: -(results[i].summary.avg or float("-inf")))
+        ax.legend([handles[i] for i in rank], [texts[i] for i in rank], loc="lower right" if len(results) <= 4 else "upper center", ncol=ncol, frameon=False,
+                  bbox_to_anchor=None if len(results) <= 4 else (0.5, -0.16))
+        band_note = "shaded: 95% bootstrap CI over personas" if bands and any(
+            r.matrix is not None for r in results) else None
+        if band_note:
+            ax.text(0.01, 0.01, band_note, transform=ax.transAxes, fontsize=7.5, color="#666666",
+                    va="bottom", ha="left")
+    return fig
+
+
+def heatmap_figure(result: RunResult, *, title: str | None = None, max_labels: int = 60) -> "Figure":
+    """Judge score per persona (rows) and turn (columns) of one run; grey cells have no score."""
+    if result.matrix is None:
+        raise ConfigError(f"{result.name} has no per-conversation scores to draw a heatmap from.",
+                          "The run folder needs scores.jsonl (or score_matrix.json in published results).")
+    matplotlib = require_matplotlib()
+    m = result.matrix
+    rows, turns = m.values.shape
+    annotate = rows * turns <= 400
+    with matplotlib.rc_context(_RC):
+        height = min(max(2.4, 1.1 + 0.17 * rows), 20.0)
+        fig = _figure(min(max(3.6, 1.9 + 0.5 * turns), 8.0), height)
+        ax = fig.add_subplot()
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+        img = ax.imshow(np.ma.masked_invalid(m.values), cmap=cmap, vmin=1, vmax=5, aspect="auto",
+                        interpolation="nearest")
+        ax.set_xticks(np.arange(turns), [str(k) for k in range(1, turns + 1)])
+        step = max(1, int(np.ceil(rows / max_labels)))
+        ticks = np.arange(0, rows, step)
+        ax.set_yticks(ticks, [_plain(m.persona_ids[i]) for i in ticks], fontsize=7 if rows > 25 else 8.5)
+        ax.set_xlabel("Turn k")
+        ax.set_ylabel("Persona")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(True)
+        if annotate:
+            for i in range(rows):
+                for k in range(turns):
+                    v = m.values[i, k]
+                    if not np.isnan(v):
+                        ax.text(k, i, f"{v:g}", ha="center", va="center", fontsize=7,
+                                color="white" if v < 3.5 else "black")
+        bar = fig.colorbar(img, ax=ax, ticks=[1, 2, 3, 4, 5], shrink=min(1.0, 6 / height) if height > 6 else 1.0)
+        bar.set_label("judge score")
+        ax.set_title(_plain(title or f"Per-persona scores: {result.summary.model}"))
+    return fig
+
+
+def save_figure(fig: "Figure", path: str | Path) -> Path:
+    """Write ``fig`` to ``path``; the suffix picks the format (.png at 200 dpi, .svg, .pdf)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FIGURE_SUFFIXES:
+        raise ConfigError(f"Cannot write a figure to {path}: unknown suffix {path.suffix!r}.",
+                          f"Use one of {', '.join(FIGURE_SUFFIXES)}.")
+    matplotlib = require_matplotlib()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}[suffix[1:]]
+    with matplotlib.rc_context(_RC):
+        fig.savefig(path, dpi=PNG_DPI if suffix == ".png" else "figure", metadata=metadata)
+    return path
+
+
+def figure_bytes(fig: "Figure", fmt: str = "svg") -> bytes:
+    """``fig`` encoded as ``svg`` or ``png`` bytes (for embedding in the HTML report)."""
+    import io
+
+    matplotlib = require_matplotlib()
+    buf = io.BytesIO()
+    metadata = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else "figure", metadata=metadata)
+    return buf.getvalue()
+
+
+def plot_curves(results: Sequence[RunResult], paths: Sequence[str | Path], **options) -> list[Path]:
+    """Draw :func:`curves_figure` once and write it to every path in ``paths``."""
+    fig = curves_figure(results, **options)
+    return [save_figure(fig, p) for p in paths]
+
+
+def plot_heatmap(result: RunResult, paths: Sequence[str | Path], **options) -> list[Path]:
+    """Draw :func:`heatmap_figure` once and write it to every path in ``paths``."""
+    fig = heatmap_figure(result, **options)
+    return [save_figure(fig, p) for p in paths]
