@@ -132,16 +132,17 @@ class OpenAICompatServer:
     ``port=0`` picks a free port; :attr:`base_url` is ``http://127.0.0.1:PORT/v1``.
     ``latency`` (seconds, settable any time) delays every chat answer inside its own handler
     thread, so concurrent requests overlap as on a real server. ``api_key``, when given, is
-    required (a request without it gets 401). Everything is thread-safe.
+    required (a request without it gets 401). ``logprobs=False`` (settable) makes the server
+    ignore ``logprobs`` requests, as servers without logprob support do. Thread-safe.
 
     Inspection: :attr:`requests` (one dict per request: ``method``, ``path``, ``json``,
-    ``headers`` with secrets replaced by ``REDACTED``, ``had_auth``, ``status``, ``fault``) and
+    ``headers`` (lower-case names, secrets replaced by ``REDACTED``), ``had_auth``, ``status``, ``fault``) and
     :attr:`status_counts` (a Counter keyed by HTTP status; ``"timeout"`` for dropped requests).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  script: Callable[[list[dict[str, Any]]], str] | None = None, *,
-                 api_key: str | None = None, timeout_delay: float = 30.0,
+                 api_key: str | None = None, timeout_delay: float = 30.0, logprobs: bool = True,
                  model_names: tuple[str, ...] = ("aloe-test",)):
         if host not in LOCAL_HOSTS:
             raise ValueError(f"OpenAICompatServer only binds 127.0.0.1, not {host!r}.")
@@ -151,6 +152,7 @@ class OpenAICompatServer:
         self.script = script or default_reply
         self.api_key = api_key
         self.timeout_delay = timeout_delay
+        self.logprobs = logprobs
         self.model_names = tuple(model_names)
         self.requests: list[dict[str, Any]] = []
         self.status_counts: Counter = Counter()
@@ -167,7 +169,7 @@ class OpenAICompatServer:
         if self._httpd is not None:
             return self
         handler = type("Handler", (_Handler,), {"server_obj": self})
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd = _Server((self.host, self.port), handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
@@ -237,7 +239,7 @@ class OpenAICompatServer:
 
     # -- request handling (called from handler threads) -----------------------------------------
     def _record(self, method: str, path: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
-        clean = {k: ("REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+        clean = {k.lower(): ("REDACTED" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
         rec = {"method": method, "path": path, "json": body, "headers": clean,
                "had_auth": any(k.lower() in _SECRET_HEADERS for k in headers),
                "status": None, "fault": None, "time": time.time()}
@@ -283,11 +285,19 @@ def _auth_token(headers: dict[str, str]) -> str | None:
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a listen backlog deep enough for bursts of concurrent clients (the
+    default of 5 drops connections, which clients retry only after a 1 s SYN timeout)."""
+
+    request_queue_size = 128
+
+
 class _Handler(BaseHTTPRequestHandler):
     """HTTP handler; ``server_obj`` is set on a subclass per server instance."""
 
     server_obj: OpenAICompatServer
     protocol_version = "HTTP/1.1"
+    _rec: dict[str, Any] | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silence the default per-request stderr log."""
@@ -295,6 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -------------------------------------------------------------------------------
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
+        self._done(status)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -305,6 +316,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout fault)
             self.close_connection = True
+
+    def _done(self, status: Any) -> None:
+        # Counted before the answer is written, so a client that has its answer sees it counted.
+        rec, self._rec = self._rec, None
+        if rec is not None:
+            self.server_obj._finish(rec, status)
 
     def _send_error(self, status: int, message: str | None = None, headers: dict[str, str] | None = None) -> None:
         etype, default = _ERRORS.get(status, ("server_error", "Error."))
@@ -318,17 +335,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         """``GET /v1/models``."""
         srv = self.server_obj
-        rec = srv._record("GET", self.path, self._headers(), None)
+        self._rec = srv._record("GET", self.path, self._headers(), None)
         if self.path.rstrip("/") not in ("/v1/models", "/models"):
             self._send_error(404, f"No route {self.path}.")
-            srv._finish(rec, 404)
             return
         with srv._lock:
             seen = [r["json"].get("model") for r in srv.requests if isinstance(r.get("json"), dict)]
         names = list(dict.fromkeys([*srv.model_names, *[s for s in seen if s]]))
         self._send_json(200, {"object": "list", "data": [
             {"id": n, "object": "model", "created": 0, "owned_by": "aloe-bench"} for n in names]})
-        srv._finish(rec, 200)
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         """``POST /v1/chat/completions``."""
@@ -340,18 +355,15 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = None
         headers = self._headers()
-        rec = srv._record("POST", self.path, headers, body)
+        rec = self._rec = srv._record("POST", self.path, headers, body)
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._send_error(404, f"No route {self.path}.")
-            srv._finish(rec, 404)
             return
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             self._send_error(400, "Request body must be JSON with a non-empty 'messages' list.")
-            srv._finish(rec, 400)
             return
         if srv.api_key is not None and _auth_token(headers) != srv.api_key:
             self._send_error(401)
-            srv._finish(rec, 401)
             return
         fault = srv._take_fault(_last_text(body))
         if fault is not None:
@@ -364,11 +376,10 @@ class _Handler(BaseHTTPRequestHandler):
                 extra = {"Retry-After": f"{fault.retry_after:g}",
                          "retry-after-ms": str(int(round(fault.retry_after * 1000)))}
             self._send_error(status, headers=extra)
-            srv._finish(rec, status)
             return
         if fault is not None and fault.kind == "timeout":
+            self._done("timeout")
             srv._sleep(srv.timeout_delay)
-            srv._finish(rec, "timeout")
             self.close_connection = True
             return
         try:
@@ -380,10 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
                 text = srv.script(body["messages"])
         except Exception as exc:  # a broken script must show up in the test, not hang it
             self._send_error(500, f"script failed: {exc!r}")
-            srv._finish(rec, 500)
             return
         self._answer(body, text)
-        srv._finish(rec, 200)
 
     def _answer(self, body: dict[str, Any], text: str) -> None:
         tokens = split_tokens(text)
@@ -399,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         logprobs = None
-        if body.get("logprobs"):
+        if body.get("logprobs") and self.server_obj.logprobs:
             logprobs = first_token_logprobs(text, int(body.get("top_logprobs") or 0))
         if body.get("stream"):
             self._stream(cid, created, model, tokens, finish, logprobs, usage,
@@ -421,6 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
                        "choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish_reason}]}
             return f"data: {json.dumps(payload)}\n\n".encode()
 
+        self._done(200)
         try:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

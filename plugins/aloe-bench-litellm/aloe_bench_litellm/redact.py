@@ -1,0 +1,39 @@
+"""Keep API keys out of error messages, logs and run files."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable
+
+#: Option names whose values are secrets and never leave the process.
+SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|authorization|credentials?|headers)$",
+                           re.I)
+
+# Bearer tokens and key-looking strings (sk-..., sk-proj-..., sk-ant-...) even when we do not
+# know the key itself (e.g. one echoed back, partially masked, by a provider).
+_KEYLIKE = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=*]{4,}|\bsk-[A-Za-z0-9_\-*]{6,}")
+
+
+def env_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    """Values of environment variables that look like credentials (``*_API_KEY``, ``*_TOKEN``...)."""
+    env = os.environ if environ is None else environ
+    return [v for k, v in env.items()
+            if v and len(v) >= 4 and re.search(r"(API_KEY|_TOKEN|_SECRET|PASSWORD)$", k.upper())]
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every known secret, bearer token and key-looking string replaced by ``***``."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", text)
+
+
+def public_options(options: dict) -> dict:
+    """``options`` without secret-looking keys, values as JSON-friendly scalars or strings."""
+    out = {}
+    for key, value in options.items():
+        if SECRET_OPTION.search(key):
+            continue
+        out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+    return out

@@ -1,0 +1,258 @@
+"""LiteLLMModel against the project's OpenAI-compatible server over real HTTP (no patched calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aloe_bench.components import GenerationParams
+from aloe_bench.errors import ConfigError
+from aloe_bench.judges import AloeJudge
+from aloe_bench.records import Message
+from aloe_bench.testing.openai_server import OpenAICompatServer
+
+from aloe_bench_litellm.model import LiteLLMModel
+
+KEY = "sk-test-5f3a9c1e7b2d4a6f"
+PARAMS = GenerationParams(max_tokens=50)
+HELLO = [Message(role="user", content="hello there")]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """No key or endpoint from the developer's environment leaks into these tests."""
+    for var in ("OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture
+def make_model(openai_server):
+    """Factory of models pointed at the test server, with fast backoff."""
+
+    def make(name: str = "openai/mut", **options) -> LiteLLMModel:
+        options.setdefault("api_base", openai_server.base_url)
+        options.setdefault("api_key", KEY)
+        options.setdefault("backoff_base", 0.001)
+        options.setdefault("backoff_cap", 0.01)
+        return LiteLLMModel(name, **options)
+
+    return make
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_generation_returns_server_reply_and_usage(openai_server, make_model):
+    openai_server.script = lambda messages: "Hi! How was the hike?"
+    reply = run(make_model().acomplete(HELLO, GenerationParams(max_tokens=50, temperature=0.7, top_p=0.9,
+                                                                seed=3, stop=("\n\n",))))
+    assert reply.ok, reply.error
+    assert reply.text == "Hi! How was the hike?"
+    assert reply.finish_reason == "stop"
+    assert (reply.prompt_tokens, reply.completion_tokens) == (2, 5)
+    assert reply.cost == 0.0  # a served model litellm has no price for
+    [req] = openai_server.chat_requests()
+    body = req["json"]
+    assert body["model"] == "mut"
+    assert body["messages"] == [{"role": "user", "content": "hello there"}]
+    assert (body["max_tokens"], body["temperature"], body["top_p"], body["seed"], body["stop"]) == (
+        50, 0.7, 0.9, 3, ["\n\n"])
+    assert req["had_auth"] and req["headers"]["authorization"] == "REDACTED"
+
+
+def test_unset_params_are_not_sent(openai_server, make_model):
+    run(make_model().acomplete(HELLO, GenerationParams(max_tokens=20, temperature=None, seed=None)))
+    body = openai_server.chat_requests()[0]["json"]
+    assert body["max_tokens"] == 20
+    for key in ("temperature", "top_p", "seed", "stop"):
+        assert key not in body
+
+
+def test_extra_options_pass_through_and_show_in_identity(openai_server, make_model):
+    model = make_model(frequency_penalty=0.5)
+    assert run(model.acomplete(HELLO, PARAMS)).ok
+    assert openai_server.chat_requests()[0]["json"]["frequency_penalty"] == 0.5
+    assert model.identity()["options"] == {"frequency_penalty": 0.5}
+
+
+def test_known_model_gets_a_cost(openai_server, make_model):
+    reply = run(make_model("gpt-4o-mini").acomplete(HELLO, PARAMS))
+    assert reply.ok, reply.error
+    assert reply.cost > 0
+
+
+def test_concurrent_requests_overlap(openai_server, make_model):
+    openai_server.latency = 0.3
+    model = make_model(concurrency=8)
+    run(model.acomplete(HELLO, PARAMS))  # warm up (litellm import, client creation)
+    batch = [[Message(role="user", content=f"message {i}")] for i in range(8)]
+    start = time.perf_counter()
+    replies = run(model.agenerate(batch, PARAMS))
+    elapsed = time.perf_counter() - start
+    assert all(r.ok for r in replies)
+    assert len({r.text for r in replies}) == 8
+    assert elapsed < 4 * 0.3, f"8 requests at concurrency 8 took {elapsed:.2f}s"
+
+    serial = make_model(concurrency=2)
+    start = time.perf_counter()
+    run(serial.agenerate(batch, PARAMS))
+    assert time.perf_counter() - start >= 4 * 0.3 * 0.95  # 4 waves of 2: the limit is honoured
+
+
+def test_rate_limit_is_retried_and_retry_after_honoured(openai_server, make_model):
+    openai_server.inject("429", count=2, retry_after=0.25)
+    model = make_model()
+    start = time.perf_counter()
+    reply = run(model.acomplete(HELLO, PARAMS))
+    elapsed = time.perf_counter() - start
+    assert reply.ok, reply.error
+    assert openai_server.status_counts[429] == 2 and openai_server.status_counts[200] == 1
+    assert model.stats["attempts"] == 3 and model.stats["retries"] == 2
+    assert elapsed >= 0.5  # backoff is capped at 0.01 s here: only Retry-After explains the wait
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_server_errors_are_retried_then_succeed(openai_server, make_model, kind):
+    openai_server.inject(kind, count=3)
+    reply = run(make_model().acomplete(HELLO, PARAMS))
+    assert reply.ok, reply.error
+    assert openai_server.status_counts[int(kind)] == 3 and openai_server.status_counts[200] == 1
+
+
+def test_timeout_is_retried(openai_server, make_model):
+    openai_server.timeout_delay = 3.0
+    openai_server.inject("timeout")
+    model = make_model(timeout=0.5)
+    reply = run(model.acomplete(HELLO, PARAMS))
+    assert reply.ok, reply.error
+    assert len(openai_server.chat_requests()) == 2
+    assert model.stats["retries"] == 1
+
+
+def test_permanent_failure_returns_error_reply(openai_server, make_model):
+    openai_server.inject("500", count=100)
+    model = make_model(max_retries=2)
+    reply = run(model.acomplete(HELLO, PARAMS))
+    assert not reply.ok and reply.text == ""
+    assert "after 3 attempts" in reply.error
+    assert openai_server.status_counts[500] == 3
+    assert model.stats["failed_transient"] == 1
+
+
+def test_wrong_key_is_not_retried(make_model):
+    with OpenAICompatServer(api_key="sk-the-right-key-0000") as server:
+        model = make_model(api_base=server.base_url)
+        reply = run(model.acomplete(HELLO, PARAMS))
+        assert not reply.ok
+        assert "OPENAI_API_KEY" in reply.error
+        assert server.status_counts == {401: 1}
+        assert KEY not in reply.error
+        assert model.stats["failed_auth"] == 1
+
+
+def test_missing_key_says_what_to_set(openai_server, make_model):
+    reply = run(make_model(api_key=None).acomplete(HELLO, PARAMS))
+    assert not reply.ok
+    assert "OPENAI_API_KEY" in reply.error and "after 1 attempt" in reply.error
+    assert openai_server.chat_requests() == []
+
+
+def test_bad_request_is_not_retried(openai_server, make_model):
+    openai_server.inject("400", count=5)
+    reply = run(make_model().acomplete(HELLO, PARAMS))
+    assert not reply.ok and "after 1 attempt" in reply.error
+    assert openai_server.status_counts == {400: 1}
+
+
+def test_environment_variables_configure_the_endpoint(openai_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_BASE", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    model = LiteLLMModel("openai/mut")
+    assert run(model.acomplete(HELLO, PARAMS)).ok
+    assert model.identity()["api_base"] == openai_server.base_url
+    assert openai_server.chat_requests()[0]["had_auth"]
+
+
+def test_api_key_never_in_identity_or_errors(openai_server, make_model):
+    def script(messages):
+        raise RuntimeError("upstream echoed: " + messages[-1]["content"])
+
+    openai_server.script = script
+    model = make_model(max_retries=0, api_token="tok-abcdef123")
+    ident = json.dumps(model.identity())
+    assert KEY not in ident and "tok-abcdef123" not in ident and "api_key" not in ident
+    reply = run(model.acomplete([Message(role="user", content=f"my key is {KEY}")], PARAMS))
+    assert not reply.ok
+    assert "upstream echoed" in reply.error and "***" in reply.error
+    assert KEY not in reply.error
+
+
+def test_choice_probs_from_logprobs(openai_server, make_model):
+    openai_server.script = lambda messages: "4\nFits well."
+    model = make_model(logprobs=True)
+    assert model.supports_choice_probs
+    [probs] = run(model.achoice_probs([HELLO], ("1", "2", "3", "4", "5"), PARAMS))
+    assert max(probs, key=probs.get) == "4"
+    assert probs["4"] > 0.75 and abs(sum(probs.values()) - 1) < 1e-9
+    body = openai_server.chat_requests()[0]["json"]
+    assert body["logprobs"] is True and body["top_logprobs"] == 20 and body["max_tokens"] == 1
+
+
+def test_choice_probs_none_when_server_has_no_logprobs(openai_server, make_model):
+    openai_server.logprobs = False
+    model = make_model(logprobs="true")
+    assert run(model.achoice_probs([HELLO, HELLO], ("1", "2", "3", "4", "5"), PARAMS)) == [None, None]
+    assert model.stats["no_logprobs"] == 2
+
+
+def test_judge_uses_probabilities_and_falls_back_to_text(openai_server, make_model, aloe_data_dir):
+    from aloe_bench.components import JudgeRequest
+    from aloe_bench.records import Persona
+
+    openai_server.script = lambda messages: "2\nToo generic." if "Rate the reply" in messages[-1]["content"] else "?"
+    persona = Persona(id="p1", profile="Teacher in Lyon.", personality="Warm, curious.")
+    req = JudgeRequest(persona=persona, history=[], user_message="I graded papers all day.", reply="Nice.", turn=1)
+    judge = AloeJudge(make_model(logprobs=True))
+    [verdict] = run(judge.score([req]))
+    assert verdict.probs is not None and verdict.argmax == 2
+    assert 1.5 < verdict.score < 2.5 and verdict.score != 2.0
+
+    openai_server.logprobs = False
+    [verdict] = run(judge.score([req]))
+    assert verdict.probs is None and verdict.score == 2.0  # parsed from the text answer
+
+
+def test_without_logprobs_option_no_choice_probs(make_model):
+    assert make_model().supports_choice_probs is False
+
+
+@pytest.mark.parametrize("options", [{"timeout": "soon"}, {"max_retries": -1}, {"logprobs": "maybe"}])
+def test_bad_options_are_config_errors(options):
+    with pytest.raises(ConfigError):
+        LiteLLMModel("openai/x", **options)
+
+
+def test_provider_is_registered_and_resolves_bare_specs():
+    from aloe_bench.plugins import PluginHost
+    from aloe_bench.resolve import resolve_model
+
+    host = PluginHost()
+    assert "litellm" in host.models.names()
+    assert resolve_model("gpt-4o-mini", host).model == "gpt-4o-mini"
+    model = resolve_model("litellm:openai/foo", host, logprobs=True)
+    assert model.model == "openai/foo" and model.supports_choice_probs
+    with pytest.raises(ConfigError):
+        resolve_model("litellm:", host)
+
+
+def test_plugin_import_does_not_import_litellm():
+    code = ("import sys, aloe_bench_litellm.plugin, aloe_bench.plugins as p; p.PluginHost().models; "
+            "assert 'litellm' not in sys.modules, 'litellm imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
