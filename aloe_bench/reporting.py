@@ -148,7 +148,7 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
         notes.append("Demo-quality protocol (embedded SmolLM2 as user simulator and/or judge) in: "
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
-        notes.append("N-IR shown as — is undefined: the curve is flat (max AL = min AL).")
+        notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
     for r in rows:
         del r["_scored_turns"]
     return rows, notes

@@ -214,3 +214,34 @@ def test_repository_leaderboard_is_up_to_date():
     assert board.is_file(), "results/LEADERBOARD.md is missing: run `aloe-bench results update`"
     assert board.read_text(encoding="utf-8") == leaderboard_markdown(REPO / "results"), (
         "results/LEADERBOARD.md is stale: run `aloe-bench results update`")
+
+
+def test_third_party_reporter_gets_the_rows_through_the_cli(runs, with_fake_plugin):
+    from tests.helpers import run_cli
+
+    proc = run_cli("leaderboard", str(runs["good"]), str(runs["weak"]), "--format", "fake-format", check=True)
+    assert proc.stdout.strip() == "2 rows"
+
+
+def test_results_command_works_from_the_console_script(runs, tmp_path):
+    from tests.helpers import run_cli
+
+    publish_run(runs["weak"], tmp_path / "res", name="weak")
+    proc = run_cli("results", "update", "--results-dir", str(tmp_path / "res"), check=True)
+    assert "LEADERBOARD.md" in proc.stderr + proc.stdout
+    assert "| 1 | trend:2:0.1 (weak) |" in (tmp_path / "res" / "LEADERBOARD.md").read_text()
+
+
+def test_reporter_example_in_docs_works(runs):
+    """The plugin example in docs/reports.md registers a working format."""
+    from aloe_bench.plugins import PluginHost
+
+    text = (REPO / "docs" / "reports.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "aloe_register_reporters" in b)
+    namespace: dict = {}
+    exec(compile(code, "docs/reports.md", "exec"), namespace)
+    plugin = type("DocsPlugin", (), {"aloe_register_reporters": staticmethod(namespace["aloe_register_reporters"])})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"docs": plugin()})
+    rows, notes = leaderboard_rows(load_results([str(runs["good"]), str(runs["weak"])]))
+    out = host.reporters.get("tsv").factory()(rows, notes)
+    assert out == f"trend:3:0.4\t{rows[0]['avg']}\ntrend:2:0.1\t{rows[1]['avg']}\n"
