@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import random
+import re
 from collections import Counter
 from typing import Any, Sequence
 
@@ -29,6 +30,8 @@ log = logging.getLogger("aloe_bench_litellm")
 
 #: OpenAI's ceiling on ``top_logprobs`` (vLLM's default ``max_logprobs`` is the same).
 MAX_TOP_LOGPROBS = 20
+
+_EXC_PREFIX = re.compile(r"^(?:litellm\.)?[A-Za-z]*(?:Error|Exception|Timeout)\s*[:-]\s*")
 
 _HINTS = {
     "auth": "Check the API key: set OPENAI_API_KEY (or the provider's own *_API_KEY variable); "
@@ -231,10 +234,16 @@ class LiteLLMModel(ChatModel):
 
     def _error_message(self, exc: BaseException, kind: str, attempts: int) -> str:
         detail = " ".join(str(exc).split())
+        while True:  # litellm stacks class names: "litellm.XError: XError: OpenAIException - ..."
+            stripped = _EXC_PREFIX.sub("", detail, count=1)
+            if stripped == detail:
+                break
+            detail = stripped
         if len(detail) > 400:
             detail = detail[:400] + "..."
         where = self.effective_api_base()
-        msg = (f"{self.model}{f' at {where}' if where else ''}: {type(exc).__name__}: {detail} "
+        label = "authentication failed" if kind == "auth" else type(exc).__name__
+        msg = (f"{self.model}{f' at {where}' if where else ''}: {label}: {detail} "
                f"(after {attempts} attempt{'s' if attempts != 1 else ''}). {_HINTS[kind]}")
         return self.scrub(msg)
 
