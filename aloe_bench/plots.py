@@ -119,7 +119,7 @@ def heatmap_figure(result: RunResult, *, title: str | None = None, max_labels: i
     rows, turns = m.values.shape
     annotate = rows * turns <= 400
     with matplotlib.rc_context(_RC):
-        height = min(max(2.4, 1.1 + 0.17 * rows), 20.0)
+        height = min(max(2.4, 1.1 + (0.17 if rows <= 40 else 0.12) * rows), 20.0)
         fig = _figure(min(max(5.0, 2.4 + 0.55 * turns), 8.0), height)
         ax = fig.add_subplot()
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")

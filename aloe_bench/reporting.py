@@ -121,8 +121,8 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
         for i in idx:
             rows[i]["protocol"] = letters[g]
             rows[i]["comparable"] = letters[g] == "A"
-    rows.sort(key=lambda r: (order.index(next(g for g in letters if letters[g] == r["protocol"])),
-                             r["avg"] is None, -(r["avg"] or 0.0), r["run"]))
+    position = {letters[g]: n for n, g in enumerate(order)}
+    rows.sort(key=lambda r: (position[r["protocol"]], r["avg"] is None, -(r["avg"] or 0.0), r["run"]))
     counter: dict[str, int] = {}
     for r in rows:
         counter[r["protocol"]] = counter.get(r["protocol"], 0) + 1

@@ -3,7 +3,9 @@
 Provider ``trend``: ``trend:BASE:SLOPE`` is a model under test whose replies carry a marker the
 ``trend:judge`` judge reads back, so AL(k) rises by about SLOPE per turn from BASE (plus a
 deterministic per-persona jitter): curves that differ between models, as real ones do.
-``trend:xss`` answers with markup that would run if a report failed to escape it.
+``trend:xss`` answers with markup that would run if a report failed to escape it;
+``trend:flaky`` writes multi-line replies, gets no valid judge score at turn 2 and fails at turn
+3 for some personas.
 """
 
 from __future__ import annotations
@@ -31,7 +33,21 @@ def _model_script(base: float, slope: float):
     return script
 
 
+def _flaky_script(messages: Sequence[Message]) -> str:
+    turn = sum(1 for m in messages if m.role == "user")
+    tag = " [nojudge]" if turn == 2 else ""
+    return f"[q=3 s=0.2 t={turn}]{tag} First line of turn {turn}.\nSecond line, with  spaces."
+
+
+def _flaky_fail(messages: Sequence[Message]) -> str | None:
+    turn = sum(1 for m in messages if m.role == "user")
+    first = int(hashlib.sha256(messages[0].content.encode()).hexdigest(), 16)
+    return "backend exploded (HTTP 500)" if turn == 3 and first % 2 else None
+
+
 def _judge_script(messages: Sequence[Message]) -> str:
+    if any("[nojudge]" in m.content for m in messages):
+        return "I would rather not say."
     prompt = messages[-1].content
     if "Rate the reply from 1 to 5" not in prompt:
         return default_script(messages)
@@ -50,6 +66,8 @@ def trend_model(rest: str = "", **options) -> ScriptedModel:
         return ScriptedModel(rest, script=_judge_script, **options)
     if rest == "xss":
         return ScriptedModel(rest, script=lambda messages: XSS_REPLY, **options)
+    if rest == "flaky":  # multi-line replies; unjudgeable at turn 2; fails at turn 3 for some
+        return ScriptedModel(rest, script=_flaky_script, fail=_flaky_fail, **options)
     base, _, slope = rest.partition(":")
     return ScriptedModel(rest, script=_model_script(float(base or 3), float(slope or 0)), **options)
 

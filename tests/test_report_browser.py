@@ -38,11 +38,13 @@ def runs(tmp_path_factory, aloe_data_dir):
                              model_options={"api_key": "sk-REPORT-SECRET"}),
             "other": make_run(base / "other", host, "trend:2:0.1", turns=5, limit=8),
             "xss": make_run(base / "xss", host, "trend:xss", turns=3, limit=3),
+            "flaky": make_run(base / "flaky", host, "trend:flaky", turns=4, limit=6),
         }
         asyncio.run(rescore(out["other"], "scripted", host, name="plain"))
         reports = {
             "good": build_report(out["good"], host=host, compare=[out["other"]]),
             "xss": build_report(out["xss"], host=host),
+            "flaky": build_report(out["flaky"], host=host),
         }
     out["reports"] = reports
     return out
@@ -196,3 +198,28 @@ def test_injected_script_in_a_transcript_does_not_execute(browser, runs, tmp_pat
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert requests == [path.as_uri()]  # not even the <img src=x> was requested
     assert problems == []
+
+
+def test_failed_turns_and_missing_scores_are_shown(browser, runs, tmp_path):
+    path = tmp_path / "flaky.html"
+    path.write_text(runs["reports"]["flaky"].html, encoding="utf-8")
+    page, requests, problems = _open(browser, path)
+    turns = [json.loads(line) for line in (runs["flaky"] / "transcripts.jsonl").read_text().splitlines()]
+    failed = {t["persona_id"] for t in turns if t["status"] == "model_failed"}
+    assert failed and len(failed) < 6  # some conversations end early, others run to the end
+    ended = page.locator("#conv-items li", has_text="ended")
+    assert sorted(ended.locator(".p").all_inner_texts()) == sorted(failed)
+    ended.first.click()
+    view = page.locator("#conv-view")
+    assert "ended early at turn 3" in view.locator("p.muted").first.inner_text()
+    assert view.locator(".turn").count() == 3
+    assert view.locator(".err").inner_text() == "model failed: backend exploded (HTTP 500)"
+    assert view.locator(".turn[data-turn='2'] .score.sna").inner_text() == "n/a"
+    assert "No valid score" in view.locator(".turn[data-turn='2'] .rationale").inner_text()
+    reply = view.locator(".turn[data-turn='1'] .msg.reply").inner_text()
+    assert "First line of turn 1.\nSecond line, with  spaces." in reply  # line breaks and spaces kept
+    # The summary's missing-score column matches the stored scores.
+    summary = json.loads((runs["flaky"] / "summary.json").read_text())
+    missing = [r.locator("td").nth(4).inner_text() for r in page.locator("table.turns tbody tr").all()]
+    assert missing == [str(m) for m in summary["missing"]] and summary["missing"][1] > 0
+    assert problems == [] and requests == [path.as_uri()]

@@ -54,7 +54,7 @@
       li.setAttribute("data-id", c.id);
       li.setAttribute("aria-selected", current === c ? "true" : "false");
       li.appendChild(el("span", "p", c.persona));
-      li.appendChild(el("span", "m", "mean " + fmt(c.mean, 2) + " \u00b7 " + c.turns.length + "t"));
+      li.appendChild(el("span", "m", "mean " + fmt(c.mean, 2) + " \u00b7 " + c.turns.length + (c.ended ? "t, ended" : "t")));
       li.addEventListener("click", function () { show(c); });
       list.appendChild(li);
     });
@@ -91,7 +91,8 @@
       t.scores.forEach(function (s) {
         var j = el("div", "judge");
         j.appendChild(el("span", "score " + scoreClass(s.s), s.s === null ? "n/a" : fmt(s.s, s.s % 1 ? 1 : 0)));
-        j.appendChild(el("span", "rationale", (t.scores.length > 1 ? "[sample " + s.sample + "] " : "") + (s.r || "(no rationale)")));
+        var text = s.s === null ? "No valid score (left out of AL). The judge answered: " + (s.r || "(nothing)") : (s.r || "(no rationale)");
+        j.appendChild(el("span", "rationale", (t.scores.length > 1 ? "[sample " + s.sample + "] " : "") + text));
         box.appendChild(j);
       });
       view.appendChild(box);
