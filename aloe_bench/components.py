@@ -39,6 +39,7 @@ class Reply(BaseModel):
     completion_tokens: int = 0
     cost: float = 0.0
     cached: bool = False
+    attempts: int = 1  # calls made to produce this reply (a role that retries adds them up)
 
     @property
     def ok(self) -> bool:
@@ -48,7 +49,7 @@ class Reply(BaseModel):
     def usage(self) -> Usage:
         """This reply's contribution to a usage tally."""
         return Usage(
-            calls=1,
+            calls=self.attempts,
             cached_calls=int(self.cached),
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,

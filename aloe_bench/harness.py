@@ -21,14 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aloe_bench import __version__
 from aloe_bench.cache import CachedModel, CallCache
-from aloe_bench.components import ChatModel, GenerationParams, JudgeRequest, SimRequest
-from aloe_bench.errors import ConfigError, ResumeConflictError
+from aloe_bench.components import GenerationParams, JudgeRequest, SimRequest
+from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
 from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
 from aloe_bench.metrics import RunData
 from aloe_bench.personas import load_personas
 from aloe_bench.records import (ComponentSpec, Conversation, Message, Persona, RunSpec, RunSummary, Turn,
                                 TurnScore, Usage, stable_hash, utc_now)
 from aloe_bench.resolve import resolve_model
+from aloe_bench.secrets import redact
 from aloe_bench.store import JsonlWriter, RunStore
 
 
@@ -63,7 +64,7 @@ class EvalConfig(BaseModel):
 
     def result_keys(self) -> dict[str, Any]:
         """The keys that define results (hashed into config_hash, compared on resume)."""
-        data = self.model_dump(mode="json")
+        data = redact(self.model_dump(mode="json"))  # secrets never reach run.json
         return {k: v for k, v in data.items() if k not in self.OPERATIONAL}
 
     def config_hash(self) -> str:
@@ -144,17 +145,17 @@ def component_specs(config: EvalConfig, comps: Components) -> list[ComponentSpec
     """What run.json records about each component."""
     out = []
     if comps.model is not None:
-        out.append(ComponentSpec(role="model", spec=config.model, options=config.model_options,
-                                 identity=comps.model.identity()))
+        out.append(ComponentSpec(role="model", spec=config.model, options=redact(config.model_options),
+                                 identity=redact(comps.model.identity())))
     if comps.simulator is not None:
         d = comps.simulator.describe()
         out.append(ComponentSpec(role="user", spec=config.user, kind=d.get("kind", ""), options=d.get("options", {}),
-                                 prompt_hashes=d.get("prompt_hashes", {}), identity=comps.simulator.backend.identity()
+                                 prompt_hashes=d.get("prompt_hashes", {}), identity=redact(comps.simulator.backend.identity())
                                  if hasattr(comps.simulator, "backend") else {}))
     if comps.judge is not None:
         d = comps.judge.describe()
         out.append(ComponentSpec(role="judge", spec=config.judge, kind=d.get("kind", ""), options=d.get("options", {}),
-                                 prompt_hashes=d.get("prompt_hashes", {}), identity=comps.judge.backend.identity()
+                                 prompt_hashes=d.get("prompt_hashes", {}), identity=redact(comps.judge.backend.identity())
                                  if hasattr(comps.judge, "backend") else {}))
     return out
 
@@ -165,8 +166,14 @@ def select_personas(config: EvalConfig, host) -> list[Persona]:
     return personas[: config.limit] if config.limit else personas
 
 
-def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn]) -> list[Conversation]:
-    """Conversations with their stored turns, in persona order; turns after a gap are ignored."""
+def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn], *,
+                          keep_failed: bool = False) -> list[Conversation]:
+    """Conversations with their stored turns, in persona order; turns after a gap are ignored.
+
+    A failed turn (simulator or model error) ends the conversation when ``keep_failed``; otherwise
+    it is dropped so that a resumed run tries that turn again (errors are often transient: rate
+    limits, a missing key fixed since).
+    """
     by_conv: dict[str, dict[int, Turn]] = {}
     for t in turns:
         by_conv.setdefault(t.conversation_id, {})[t.turn] = t
@@ -177,9 +184,11 @@ def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequenc
         conv = Conversation(id=cid, persona=p)
         k = 1
         while k in stored:
-            conv.turns.append(stored[k])
             if stored[k].status != "ok":
+                if keep_failed:
+                    conv.turns.append(stored[k])
                 break
+            conv.turns.append(stored[k])
             k += 1
         convs.append(conv)
     return convs
@@ -337,6 +346,12 @@ class Evaluation:
                     continue
                 new_turns = await self._play_turn(k, live, comps, transcripts)
                 failed = sum(t.status != "ok" for t in new_turns)
+                if failed == len(live) and not any(t.status == "ok" for c in convs for t in c.turns):
+                    first = next(t.error for t in new_turns if t.error)
+                    raise AloeBenchError(
+                        f"Every conversation failed at turn {k}; the first error: {first}",
+                        "Check the --model/--user specs, API keys (OPENAI_API_KEY, ...) and OPENAI_API_BASE, "
+                        "then add --resume: failed turns are tried again.")
                 self.progress.turn(k, len(live) - failed, failed)
                 self.host.emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
                 items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
@@ -417,7 +432,7 @@ async def rescore(run_dir: str | Path, judge_spec: str, host, *, name: str | Non
     store = RunStore(run_dir, scores_name=name)
     personas = select_personas(cfg, host)
     turns, _ = base.read_turns()
-    convs = rebuild_conversations(personas, cfg.seed, turns)
+    convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True)
     existing, _ = store.read_scores()
     cache = CallCache(cache_path) if cache_path else None
     comps = build_components(cfg, host, cache, need_model=False, need_user=False)

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 from aloe_bench import __version__
 from aloe_bench.errors import AloeBenchError
 from aloe_bench.reporting import DEMO_SPECS, html_table, leaderboard_rows, num
-from aloe_bench.run_results import RunResult, load_result, redact
+from aloe_bench.run_results import RunResult, load_result
+from aloe_bench.secrets import redact
 from aloe_bench.store import atomic_write_text
 
 

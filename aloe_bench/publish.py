@@ -20,7 +20,8 @@ from pathlib import Path
 
 from aloe_bench.errors import ConfigError
 from aloe_bench.reporting import leaderboard_rows, render_markdown
-from aloe_bench.run_results import SCORE_MATRIX_FILE, load_result, load_results, redact
+from aloe_bench.run_results import SCORE_MATRIX_FILE, load_result, load_results
+from aloe_bench.secrets import redact
 from aloe_bench.store import atomic_write_json, atomic_write_text
 
 UPDATE_COMMAND = "aloe-bench results update"

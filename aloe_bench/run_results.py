@@ -11,10 +11,8 @@ conversations, like the summary's intervals of Average and IR.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,21 +21,6 @@ from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnSc
 from aloe_bench.store import RunStore
 
 SCORE_MATRIX_FILE = "score_matrix.json"
-
-# Whole option names (or their last part: hf_token, openai_api_key), not max_tokens.
-_SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|key|token|secret|password|passwd|authorization|bearer|"
-                         r"credentials?)$", re.I)
-
-
-def redact(obj: Any) -> Any:
-    """A copy of ``obj`` with values under secret-looking keys (api_key, token, ...) replaced."""
-    if isinstance(obj, dict):
-        return {k: ("<redacted>" if isinstance(k, str) and _SECRET_KEY.search(k) and v else redact(v))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
-
 
 @dataclass
 class ScoreMatrix:

@@ -67,6 +67,12 @@ class AloeSimulator:
             replies = await self.backend.agenerate([batch[i] for i in todo], params)
             again = []
             for i, rep in zip(todo, replies):
+                if out[i] is not None:  # a retry: the reply accounts for every attempt's usage
+                    prev = out[i]
+                    rep = rep.model_copy(update={"attempts": prev.attempts + 1,
+                                                 "prompt_tokens": prev.prompt_tokens + rep.prompt_tokens,
+                                                 "completion_tokens": prev.completion_tokens + rep.completion_tokens,
+                                                 "cost": prev.cost + rep.cost})
                 if rep.ok:
                     text = clean_user_message(rep.text)
                     if text:

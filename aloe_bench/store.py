@@ -156,14 +156,11 @@ class RunStore:
         atomic_write_json(self.spec_path, spec)
 
     def read_turns(self) -> tuple[list[Turn], int]:
-        """Stored turns (deduplicated by (conversation, turn), first wins) and torn-line count."""
+        """Stored turns and the torn-line count. A turn stored twice (a failed turn tried again on
+        resume) counts once: the last record wins."""
         turns, torn = read_jsonl(self.transcripts_path, Turn)
-        seen, out = set(), []
-        for t in turns:
-            if (t.conversation_id, t.turn) not in seen:
-                seen.add((t.conversation_id, t.turn))
-                out.append(t)
-        return out, torn
+        latest = {(t.conversation_id, t.turn): t for t in turns}
+        return list(latest.values()), torn
 
     def read_scores(self) -> tuple[list[TurnScore], int]:
         """Stored scores (deduplicated by (conversation, turn, sample)) and torn-line count."""

@@ -260,3 +260,23 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(with_fake_plugin, al
     assert "Resume with:" in stderr and "--resume" in stderr and str(out) in stderr
     kept, torn = RunStore(out).read_turns()
     assert len(kept) >= 5 and torn == 0
+
+
+def test_all_failing_first_turn_is_a_clear_error_and_resume_retries(aloe_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALOE_BENCH_DATA_DIR", str(aloe_data_dir))
+    broken = {"on": True}
+
+    def factory(rest, **kw):
+        return ScriptedModel(rest, fail=lambda m: "AuthenticationError: no key" if broken["on"] else None)
+
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, locked=factory)})
+    with pytest.raises(ConfigError.__mro__[1], match="Every conversation failed at turn 1; the first error: "
+                                                     "AuthenticationError: no key"):
+        evaluate(host, tmp_path / "run", user="locked", limit=2, turns=2)
+    turns, _ = RunStore(tmp_path / "run").read_turns()
+    assert [t.status for t in turns] == ["user_failed", "user_failed"]
+    broken["on"] = False  # the user fixed the key
+    s = evaluate(host, tmp_path / "run", user="locked", limit=2, turns=2, resume=True)
+    assert s.n == [2, 2]
+    turns, _ = RunStore(tmp_path / "run").read_turns()
+    assert len(turns) == 4 and all(t.status == "ok" for t in turns)

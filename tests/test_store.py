@@ -61,7 +61,7 @@ def test_duplicate_records_are_read_once(tmp_path):
     w.write(_turn(1).model_copy(update={"reply": "second"}))
     w.close()
     turns, _ = store.read_turns()
-    assert len(turns) == 1 and turns[0].reply == "r"
+    assert len(turns) == 1 and turns[0].reply == "second"  # a turn tried again on resume replaces the first
 
 
 def test_missing_summary_says_how_to_finish(tmp_path):

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "aloe_bench.cli.personas",
     "aloe_bench.cli.leaderboard",
     "aloe_bench.cli.report",
+    "aloe_bench.cli.results",
 )
 
 

@@ -1,5 +1,5 @@
 """``aloe-bench results``: publish runs into the project's results/ folder and regenerate its
-leaderboard (added by the built-in reporters plugin through ``aloe_register_commands``)."""
+leaderboard."""
 
 from __future__ import annotations
 

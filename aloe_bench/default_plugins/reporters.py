@@ -1,5 +1,5 @@
-"""Built-in leaderboard formats (markdown, csv, json, html, latex) and the ``results`` command,
-registered through the same hooks as third-party plugins."""
+"""Built-in leaderboard formats (markdown, csv, json, html, latex), registered through the same
+hook as third-party reporters."""
 
 from __future__ import annotations
 
@@ -12,10 +12,3 @@ def aloe_register_reporters(register):
 
     for name, (render, description) in reporting.FORMATS.items():
         register(name, (lambda r=render: r), description=description)
-
-
-@hookimpl
-def aloe_register_commands(cli):
-    from aloe_bench.cli.results import command
-
-    cli.add_command(command)

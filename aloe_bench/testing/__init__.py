@@ -1,13 +1,9 @@
-"""Pytest plugin for aloe-bench and its plugin authors (loaded through the ``pytest11`` entry point).
+"""Test helpers for aloe-bench and its plugin authors.
 
-Fixtures:
-- ``aloe_data_dir``: folder with the official ALOE files (``ALOE_BENCH_DATA_DIR``, else the
-  ``shared/aloe-data`` folder beside the checkout); skips when neither exists.
-- ``aloe_host``: a fresh :class:`~aloe_bench.plugins.PluginHost` with the ``scripted`` test
-  provider added, so tests never depend on module-global state.
-- ``scripted_model``: factory for :class:`ScriptedModel`.
-- ``openai_server``: a local OpenAI-compatible HTTP server on 127.0.0.1 (see
-  :mod:`aloe_bench.testing.openai_server`).
+The pytest fixtures live in :mod:`aloe_bench.testing.pytest_plugin` (loaded automatically through
+the ``pytest11`` entry point); this module holds what they use and needs no pytest:
+:class:`ScriptedModel` (deterministic answers from a Python function), :class:`ScriptedPlugin`
+(registers it as the ``scripted`` provider) and :func:`find_aloe_data`.
 """
 
 from __future__ import annotations
@@ -16,8 +12,6 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Callable, Sequence
-
-import pytest
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply
 from aloe_bench.hookspecs import hookimpl
@@ -84,41 +78,3 @@ def find_aloe_data() -> Path | None:
         if (cand / "profile_eval.jsonl").is_file():
             return cand
     return None
-
-
-@pytest.fixture(scope="session")
-def aloe_data_dir() -> Path:
-    """Folder holding the four official ALOE persona files."""
-    found = find_aloe_data()
-    if found is None:
-        pytest.skip("ALOE data not found: set ALOE_BENCH_DATA_DIR")
-    return found
-
-
-@pytest.fixture
-def aloe_host(aloe_data_dir, monkeypatch):
-    """A fresh plugin host (installed plugins + ``scripted``), with the ALOE data folder set."""
-    from aloe_bench.plugins import PluginHost
-
-    monkeypatch.setenv("ALOE_BENCH_DATA_DIR", str(aloe_data_dir))
-    return PluginHost(extra_plugins={"scripted": ScriptedPlugin()})
-
-
-@pytest.fixture
-def scripted_model():
-    """Factory for :class:`ScriptedModel` instances."""
-    return ScriptedModel
-
-
-@pytest.fixture
-def openai_server():
-    """A running local OpenAI-compatible server; yields the server object (``.base_url``,
-    ``.script``, ``.requests``, fault injection: see its docs). Stopped after the test."""
-    from aloe_bench.testing.openai_server import OpenAICompatServer
-
-    server = OpenAICompatServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
