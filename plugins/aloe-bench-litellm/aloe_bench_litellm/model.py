@@ -249,6 +249,10 @@ class LiteLLMModel(ChatModel):
 
     def _cost(self, response: Any) -> float:
         # litellm knows prices only for models in its cost map; a served or unknown model costs 0.
+        hidden = getattr(response, "_hidden_params", None) or {}
+        if "response_cost" in hidden:  # litellm priced the response already: do not price it twice
+            cost = hidden["response_cost"]
+            return float(cost) if cost and math.isfinite(float(cost)) else 0.0
         litellm = load_litellm()
         try:
             cost = litellm.completion_cost(completion_response=response)
