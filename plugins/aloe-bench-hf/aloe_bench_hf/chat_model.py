@@ -40,7 +40,7 @@ OPTIONS = {
     "batch_size": "conversations per padded batch (default 16)",
     "max_input_tokens": "left-truncate longer histories, oldest messages first (default: context size minus max_tokens)",
     "trust_remote_code": "allow custom model code from the checkpoint (default false)",
-    "threads": "torch CPU threads (default: the CPUs this process may use)",
+    "threads": "torch CPU threads (default: torch's choice, capped at the CPUs this process may use)",
     "revision": "hub revision (branch, tag or commit)",
 }
 
@@ -99,8 +99,11 @@ class HFChatModel(ChatModel):
         self.provider = provider
         self.spec = f"{provider}:{self.ref.name}" if provider == "hf" else provider
         self.device, self.dtype = resolve_device_dtype(device, dtype)
-        if self.device == "cpu":
-            self._set_threads(threads or available_cpus())
+        # torch defaults to the machine's physical cores, which can exceed what a container or an
+        # affinity mask grants; oversubscribed OpenMP threads spin and slow generation down.
+        self.threads = (threads or self._default_threads()) if self.device == "cpu" else None
+        if self.threads:
+            self._set_threads(self.threads)
         self.model, self.tokenizer = load_model_and_tokenizer(self.ref, device=self.device, dtype=self.dtype,
                                                               trust_remote_code=trust)
         if not getattr(self.tokenizer, "chat_template", None):
@@ -119,6 +122,14 @@ class HFChatModel(ChatModel):
 
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
+
+    @staticmethod
+    def _default_threads() -> int:
+        import torch
+
+        if os.environ.get("OMP_NUM_THREADS"):
+            return torch.get_num_threads()  # the user chose
+        return min(torch.get_num_threads(), available_cpus())
 
     def _pad_id(self) -> int:
         tok = self.tokenizer
@@ -200,6 +211,8 @@ class HFChatModel(ChatModel):
         with self._lock:
             if self.model is None:
                 raise RuntimeError(f"{self.spec} was closed")
+            if self.threads:  # torch's thread count is process-wide: another model may have changed it
+                self._set_threads(self.threads)
             return fn(*args)
 
     # -- generation --------------------------------------------------------------------------

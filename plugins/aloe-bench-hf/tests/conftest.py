@@ -18,6 +18,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def cpu_threads_per_worker() -> int:
+    """torch threads per test process: the CPUs shared among pytest-xdist workers, or one when the
+    machine is already busy. Oversubscribed OpenMP threads spin-wait and make CPU generation many
+    times slower."""
+    from aloe_bench_hf.chat_model import available_cpus
+
+    cpus = available_cpus()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if hasattr(os, "getloadavg") and os.getloadavg()[0] >= cpus:
+        return 1  # other processes already fill the CPUs (measured: 2 threads ran 7x slower than 1)
+    return max(1, cpus // max(1, workers))
+
+
+@pytest.fixture(scope="session")
+def cpu_threads() -> int:
+    """torch threads for models loaded in tests (see :func:`cpu_threads_per_worker`)."""
+    return cpu_threads_per_worker()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """Folder of a tiny random Llama chat model (512-token BPE, ChatML template)."""
@@ -31,7 +50,8 @@ def tiny_model(tiny_model_dir):
     """The tiny model loaded once through the ``hf`` provider factory (CPU, float32)."""
     from aloe_bench_hf.plugin import hf_model
 
-    model = hf_model(str(tiny_model_dir), device="cpu", batch_size=4)
+    # One thread: a hidden size of 64 gains nothing from more.
+    model = hf_model(str(tiny_model_dir), device="cpu", batch_size=4, threads=1)
     yield model
     model.close()
 
@@ -60,6 +80,7 @@ def smollm2(hf_cache_dir):
         mp.setenv("ALOE_BENCH_CACHE_DIR", str(hf_cache_dir))
         mp.setenv("HF_HUB_OFFLINE", "1")
         # Load only this plugin: the test must not depend on the state of other installed plugins.
-        model = resolve_model("smollm2", PluginHost(env={"ALOE_BENCH_PLUGINS": "hf"}), device="cpu")
+        model = resolve_model("smollm2", PluginHost(env={"ALOE_BENCH_PLUGINS": "hf"}), device="cpu",
+                              threads=cpu_threads_per_worker())
     yield model
     model.close()

@@ -67,7 +67,7 @@ def test_qwen2_architecture_batches_too(tmp_path):
     from aloe_bench_hf.plugin import hf_model
     from aloe_bench_hf.tiny import build_tiny_chat_model
 
-    model = hf_model(str(build_tiny_chat_model(tmp_path / "q", arch="qwen2")), device="cpu")
+    model = hf_model(str(build_tiny_chat_model(tmp_path / "q", arch="qwen2")), device="cpu", threads=1)
     assert type(model.model).__name__ == "Qwen2ForCausalLM"
     batch = [chat(p) for p in PROMPTS[:4]]
     assert [r.text for r in run(model.agenerate(batch, GREEDY))] == \
@@ -132,7 +132,7 @@ def test_choice_probs_reject_indistinguishable_choices(tiny_model):
 def test_max_input_tokens_drops_oldest_messages_first(tiny_model_dir):
     from aloe_bench_hf.plugin import hf_model
 
-    model = hf_model(str(tiny_model_dir), device="cpu", max_input_tokens=48)
+    model = hf_model(str(tiny_model_dir), device="cpu", threads=1, max_input_tokens=48)
     history = chat("first message about gardening " * 3, "an old answer " * 3,
                    "second message about hiking " * 3, "another answer " * 3, "the latest question?")
     ids = model.encode(history)
@@ -168,14 +168,14 @@ def test_identity_fingerprint_follows_the_checkpoint(tiny_model_dir, tmp_path):
 
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_model_dir, folder)
-    model = hf_model(str(folder), device="cpu")
+    model = hf_model(str(folder), device="cpu", threads=1)
     before = model.identity()
     assert before["provider"] == "hf" and before["dtype"] == "float32" and before["model"] == str(folder)
     model.close()
     config = json.loads((folder / "config.json").read_text())
     config["rms_norm_eps"] = 1e-5
     (folder / "config.json").write_text(json.dumps(config))
-    model = hf_model(str(folder), device="cpu")
+    model = hf_model(str(folder), device="cpu", threads=1)
     assert model.identity()["fingerprint"] != before["fingerprint"]
     model.close()
 
@@ -199,7 +199,7 @@ def test_bad_models_and_options_are_one_line_errors(tiny_model_dir, monkeypatch,
         pytest.skip("CUDA is available here")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(AloeBenchError, match=pattern) as info:
-        hf_model(str(tiny_model_dir) if rest == "TINY" else rest, **options)
+        hf_model(str(tiny_model_dir) if rest == "TINY" else rest, **{"threads": 1, **options})
     assert "\n" not in str(info.value) and info.value.hint
 
 
@@ -213,7 +213,7 @@ def test_folder_without_config_is_rejected(tmp_path):
 def test_closed_model_refuses_work(tiny_model_dir):
     from aloe_bench_hf.plugin import hf_model
 
-    model = hf_model(str(tiny_model_dir), device="cpu")
+    model = hf_model(str(tiny_model_dir), device="cpu", threads=1)
     model.close()
     with pytest.raises(RuntimeError, match="closed"):
         run(model.agenerate([chat("Hi")], GREEDY))
