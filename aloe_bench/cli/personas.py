@@ -64,7 +64,7 @@ class GrowDisplay:
         goal = f" / {self.target}" if self.target else ""
         table = Table(title=f"{self.pool_path}: {self.size}{goal} entries, acceptance {rate}", title_justify="left",
                       box=None, padding=(0, 2), header_style="dim")
-        for col in ("round", "candidates", "accepted", "near-duplicate", "eval leak", "rate", "pool"):
+        for col in ("round", "candidates", "accepted", "duplicate", "eval leak", "rate", "pool"):
             table.add_column(col, justify="right")
         for r in self.rows[-15:]:
             table.add_row(str(r.round), str(r.candidates), str(r.accepted), str(r.rejected_duplicate),
