@@ -13,6 +13,7 @@ interleave on the device.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gc
 import os
@@ -47,6 +48,8 @@ OPTIONS = {
 # torch's global RNG is shared by every model in the process: seeded sampling holds this lock so
 # two models sampling at once cannot reseed each other's stream.
 _SAMPLING_LOCK = threading.Lock()
+# torch's own thread count before any instance set it (the default for instances without ``threads``).
+_TORCH_DEFAULT_THREADS: int | None = None
 
 
 def available_cpus() -> int:
@@ -125,11 +128,14 @@ class HFChatModel(ChatModel):
 
     @staticmethod
     def _default_threads() -> int:
-        import torch
+        global _TORCH_DEFAULT_THREADS
+        if _TORCH_DEFAULT_THREADS is None:  # before any instance changed it
+            import torch
 
+            _TORCH_DEFAULT_THREADS = torch.get_num_threads()
         if os.environ.get("OMP_NUM_THREADS"):
-            return torch.get_num_threads()  # the user chose
-        return min(torch.get_num_threads(), available_cpus())
+            return _TORCH_DEFAULT_THREADS  # the user chose
+        return min(_TORCH_DEFAULT_THREADS, available_cpus())
 
     def _pad_id(self) -> int:
         tok = self.tokenizer
@@ -220,15 +226,17 @@ class HFChatModel(ChatModel):
         """One reply per conversation, generated in padded batches in a worker thread."""
         if not batch:
             return []
-        return await asyncio.to_thread(self._run_locked, self.generate, [list(m) for m in batch], params)
+        return await asyncio.to_thread(self.generate, [list(m) for m in batch], params)
 
-    def generate(self, batch: list[list[Message]], params: GenerationParams) -> list[Reply]:
-        """Blocking batched generation (callers outside the event loop may use it directly)."""
+    def generate(self, batch: Sequence[Sequence[Message]], params: GenerationParams) -> list[Reply]:
+        """Blocking :meth:`agenerate`, for callers outside an event loop (benchmarks, trainers)."""
+        return self._run_locked(self._generate, batch, params)
+
+    def _generate(self, batch: Sequence[Sequence[Message]], params: GenerationParams) -> list[Reply]:
         encoded = [self.encode(m, params.max_tokens) for m in batch]
         sampling = bool(params.temperature)
         replies: list[Reply | None] = [None] * len(batch)
-        rng_lock = _SAMPLING_LOCK if sampling else threading.Lock()
-        with rng_lock:
+        with _SAMPLING_LOCK if sampling else contextlib.nullcontext():
             if sampling and params.seed is not None:
                 from transformers import set_seed
 
@@ -236,7 +244,9 @@ class HFChatModel(ChatModel):
             for chunk in self._chunks(encoded):
                 for i, reply in zip(chunk, self._generate_rows([encoded[i] for i in chunk], params)):
                     replies[i] = reply
-        return [r if r is not None else Reply(error="not generated") for r in replies]
+        if any(r is None for r in replies):  # every index is in exactly one chunk
+            raise RuntimeError("internal error: a conversation was left out of every chunk")
+        return replies  # type: ignore[return-value]
 
     def _generation_config(self, params: GenerationParams):
         config = copy.deepcopy(self.model.generation_config)
@@ -325,10 +335,13 @@ class HFChatModel(ChatModel):
         """Probability of each choice as the reply's first token, normalised over ``choices``."""
         if not batch:
             return []
-        return await asyncio.to_thread(self._run_locked, self.choice_probs, [list(m) for m in batch], list(choices))
+        return await asyncio.to_thread(self.choice_probs, [list(m) for m in batch], list(choices))
 
-    def choice_probs(self, batch: list[list[Message]], choices: list[str]) -> list[dict[str, float] | None]:
+    def choice_probs(self, batch: Sequence[Sequence[Message]], choices: Sequence[str]) -> list[dict[str, float] | None]:
         """Blocking :meth:`achoice_probs`: one forward pass per padded chunk."""
+        return self._run_locked(self._choice_probs, batch, choices)
+
+    def _choice_probs(self, batch: Sequence[Sequence[Message]], choices: Sequence[str]) -> list[dict[str, float] | None]:
         import torch
 
         token_ids = self.choice_token_ids(choices)

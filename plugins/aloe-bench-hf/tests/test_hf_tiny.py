@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,26 @@ def test_plugin_import_stays_light():
             "sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hub_id_loads_offline_from_the_hf_cache(tiny_model_dir, tmp_path):
+    # A hub cache laid out as huggingface_hub writes it; a fresh process reads HF_HUB_CACHE at import.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--aloe-test--tiny-chat"
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    code = ("import asyncio, json; from aloe_bench_hf.plugin import hf_model; "
+            "from aloe_bench.components import GenerationParams; from aloe_bench.records import Message; "
+            "m = hf_model('aloe-test/tiny-chat', device='cpu', threads=1); "
+            "r = asyncio.run(m.agenerate([[Message(role='user', content='Hi')]], GenerationParams(max_tokens=8))); "
+            "print(json.dumps({'identity': m.identity(), 'ok': r[0].ok, 'tokens': r[0].completion_tokens}))")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ok"] and 0 < result["tokens"] <= 8
+    assert result["identity"]["model"] == "aloe-test/tiny-chat"
+    from aloe_bench_hf.loading import folder_fingerprint
+
+    assert result["identity"]["fingerprint"] == folder_fingerprint(repo / "snapshots" / commit)
