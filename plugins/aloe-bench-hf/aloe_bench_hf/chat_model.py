@@ -43,6 +43,7 @@ OPTIONS = {
     "trust_remote_code": "allow custom model code from the checkpoint (default false)",
     "threads": "torch CPU threads (default: torch's choice, capped at the CPUs this process may use)",
     "revision": "hub revision (branch, tag or commit)",
+    "repetition_penalty": "penalise tokens already in the context (> 1.0; default: none, 1.2 for smollm2)",
 }
 
 # torch's global RNG is shared by every model in the process: seeded sampling holds this lock so
@@ -93,8 +94,17 @@ class HFChatModel(ChatModel):
     def __init__(self, reference: str | ModelRef, *, provider: str = "hf", fingerprint: str | None = None,
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = 16,
                  max_input_tokens: int | None = None, trust_remote_code: bool | str = False,
-                 threads: int | None = None, revision: str | None = None):
+                 threads: int | None = None, revision: str | None = None,
+                 repetition_penalty: float | None = None):
         self.batch_size = _as_positive_int("batch_size", batch_size) or 16
+        try:
+            self.repetition_penalty = None if repetition_penalty is None else float(repetition_penalty)
+        except (TypeError, ValueError):
+            raise ConfigError(f"repetition_penalty must be a number, got {repetition_penalty!r}.",
+                              "Use e.g. --model-option repetition_penalty=1.2 (1.0 = no penalty).") from None
+        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
+            raise ConfigError(f"repetition_penalty must be positive, got {repetition_penalty!r}.",
+                              "Use e.g. --model-option repetition_penalty=1.2 (1.0 = no penalty).")
         self.max_input_tokens = _as_positive_int("max_input_tokens", max_input_tokens)
         trust = _as_bool("trust_remote_code", trust_remote_code)
         threads = _as_positive_int("threads", threads)
@@ -168,7 +178,8 @@ class HFChatModel(ChatModel):
             folder = hub_snapshot(self.ref)
             self._fingerprint = folder_fingerprint(folder) if folder else f"revision:{self.ref.revision or 'main'}"
         return {"provider": self.provider, "model": self.ref.name, "dtype": str(self.dtype).removeprefix("torch."),
-                "fingerprint": self._fingerprint, "max_input_tokens": self.max_input_tokens}
+                "fingerprint": self._fingerprint, "max_input_tokens": self.max_input_tokens,
+                "repetition_penalty": self.repetition_penalty}
 
     # -- prompt encoding -----------------------------------------------------------------------
     def _render(self, messages: list[dict[str, str]]) -> list[int]:
@@ -264,6 +275,8 @@ class HFChatModel(ChatModel):
             config.do_sample = False
             config.temperature, config.top_p, config.top_k = 1.0, 1.0, 50  # neutral: no warnings
         config.stop_strings = list(params.stop) or None
+        if self.repetition_penalty is not None:
+            config.repetition_penalty = self.repetition_penalty
         return config
 
     def _generate_rows(self, rows: list[list[int]], params: GenerationParams) -> list[Reply]:

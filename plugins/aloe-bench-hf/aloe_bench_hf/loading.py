@@ -128,7 +128,9 @@ def _hub_offline() -> bool:
 def load_model_and_tokenizer(ref: ModelRef, *, device: str, dtype: Any, trust_remote_code: bool = False):
     """Load tokenizer and causal LM for ``ref`` onto ``device`` in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the per-load weight bar would break into the run's live display
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if ref.revision:
         kwargs["revision"] = ref.revision

@@ -45,6 +45,9 @@ def smollm2_model(rest: str = "", **options: Any):
                           "Use --model smollm2, or hf:PATH for another checkpoint.")
     _check_options("smollm2", options)
     options.pop("revision", None)
+    # A 135M model decoding greedily loops on its own sentences until max_tokens; a mild penalty
+    # keeps replies short and readable (and the demo fast). Override with repetition_penalty=1.0.
+    options.setdefault("repetition_penalty", 1.2)
     from aloe_bench_hf.chat_model import HFChatModel
     from aloe_bench_hf.loading import ModelRef
     from aloe_bench_hf.smollm2 import source_fingerprint

@@ -189,6 +189,8 @@ def test_identity_fingerprint_follows_the_checkpoint(tiny_model_dir, tmp_path):
     ("TINY", {"temperature": 0.5}, "Unknown option"),
     ("TINY", {"dtype": "float13"}, "Unknown dtype"),
     ("TINY", {"batch_size": 0}, "positive integer"),
+    ("TINY", {"repetition_penalty": "lots"}, "repetition_penalty must be a number"),
+    ("TINY", {"repetition_penalty": 0}, "repetition_penalty must be positive"),
     ("TINY", {"device": "cuda:7"} , "CUDA is not available"),
 ])
 def test_bad_models_and_options_are_one_line_errors(tiny_model_dir, monkeypatch, rest, options, pattern):
@@ -249,3 +251,19 @@ def test_hub_id_loads_offline_from_the_hf_cache(tiny_model_dir, tmp_path):
     from aloe_bench_hf.loading import folder_fingerprint
 
     assert result["identity"]["fingerprint"] == folder_fingerprint(repo / "snapshots" / commit)
+
+
+def test_repetition_penalty_changes_greedy_output_and_identity(tiny_model_dir):
+    from aloe_bench_hf.plugin import hf_model
+
+    plain = hf_model(str(tiny_model_dir), device="cpu", threads=1)
+    penalised = hf_model(str(tiny_model_dir), device="cpu", threads=1, repetition_penalty=5.0)
+    params = GenerationParams(max_tokens=24, temperature=None)
+    batch = [chat(p) for p in PROMPTS]
+    a = run(plain.agenerate(batch, params))
+    b = run(penalised.agenerate(batch, params))
+    assert [r.text for r in a] != [r.text for r in b]
+    assert plain.identity()["repetition_penalty"] is None
+    assert penalised.identity()["repetition_penalty"] == 5.0  # part of the cache key
+    plain.close()
+    penalised.close()
