@@ -47,3 +47,34 @@ def parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
 def fmt(value: float | None, digits: int = 3) -> str:
     """A number for tables; '—' for None."""
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+class LiveDisplay:
+    """Base of the live panels on stderr: subclasses implement ``_render()`` and call
+    ``super().__init__`` once the state it reads exists. Disabled, it draws nothing."""
+
+    def __init__(self, console, enabled: bool = True):
+        from rich.live import Live
+
+        self.console = console
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False) if enabled else None
+
+    def _render(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Redraw with the current state."""
+        if self.live:
+            self.live.update(self._render())
+
+    def __enter__(self):
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+            if not self.console.is_terminal:  # a redirected display ends without a newline
+                self.console.line()

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from aloe_bench.cli.common import LiveDisplay
+
 
 @click.group("personas")
 def command() -> None:
@@ -41,19 +43,16 @@ def show(source: str, as_json: bool, limit: int | None) -> None:
 
 # -- grow --------------------------------------------------------------------------------------
 
-class GrowDisplay:
+class GrowDisplay(LiveDisplay):
     """Live table on stderr: one row per round (candidates, accepted, rejections, acceptance
     rate, pool size), with the pool size and the overall acceptance rate in the title."""
 
     def __init__(self, console, pool_path: str, start_size: int, target: int | None, enabled: bool = True):
-        from rich.live import Live
-
-        self.console = console
         self.pool_path = pool_path
         self.size = start_size
         self.target = target
         self.rows: list = []
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False) if enabled else None
+        super().__init__(console, enabled)
 
     def _render(self):
         from rich.table import Table
@@ -71,22 +70,11 @@ class GrowDisplay:
                           str(r.rejected_leak), fmt_rate(r.acceptance_rate), str(r.pool_size))
         return table
 
-    def __enter__(self):
-        if self.live:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.live:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
-
     def round_done(self, record, decisions) -> None:
         """Add a finished round."""
         self.rows.append(record)
         self.size = record.pool_size
-        if self.live:
-            self.live.update(self._render())
+        self.refresh()
 
 
 def fmt_rate(rate: float | None) -> str:

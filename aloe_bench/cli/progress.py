@@ -6,20 +6,18 @@ from __future__ import annotations
 import time
 
 from rich.console import Group
-from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from aloe_bench.cli.common import LiveDisplay
 from aloe_bench.harness import Progress
 from aloe_bench.records import Usage
 
 
-class RichProgress_(Progress):
+class RichProgress_(LiveDisplay, Progress):
     """Draws a live progress panel on stderr (or nothing when ``enabled`` is False)."""
 
     def __init__(self, console, enabled: bool = True):
-        self.console = console
-        self.enabled = enabled
         self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
         self.turn_task = self.bar.add_task("turns", total=1)
@@ -27,17 +25,7 @@ class RichProgress_(Progress):
         self.roles: dict[str, tuple[Usage, int, int]] = {}
         self.status = ""
         self.t0 = time.monotonic()
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False) if enabled else None
-
-    def __enter__(self):
-        if self.live:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.live:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
+        super().__init__(console, enabled)
 
     def _render(self):
         table = Table(box=None, padding=(0, 2), show_header=True, header_style="dim")
@@ -49,29 +37,25 @@ class RichProgress_(Progress):
                           str(u.completion_tokens), f"{u.cost:.4f}")
         return Group(self.bar, table, self.status) if self.roles else Group(self.bar, self.status)
 
-    def _refresh(self):
-        if self.live:
-            self.live.update(self._render())
-
     def start(self, total_turns, done_turns, conversations):
         self.bar.update(self.turn_task, total=total_turns, completed=done_turns)
         self.bar.update(self.score_task, total=total_turns)
         self.status = f"{conversations} conversations"
-        self._refresh()
+        self.refresh()
 
     def turn(self, turn, live, failed):
         self.status = f"turn {turn} done: {live} live conversations" + (f", {failed} ended early" if failed else "")
-        self._refresh()
+        self.refresh()
 
     def advance(self, role, n=1):
         if role == "model":
             self.bar.advance(self.turn_task, n)
-        self._refresh()
+        self.refresh()
 
     def scored(self, n):
         self.bar.advance(self.score_task, n)
-        self._refresh()
+        self.refresh()
 
     def usage(self, role, usage, calls, hits):
         self.roles[role] = (usage.model_copy(), calls, hits)
-        self._refresh()
+        self.refresh()

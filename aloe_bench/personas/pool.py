@@ -28,11 +28,11 @@ Nothing heavy is imported here: numpy only, the embedder and the generator come 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -42,6 +42,7 @@ from pydantic import BaseModel
 
 from aloe_bench.errors import AloeBenchError, ConfigError, DataError
 from aloe_bench.records import SCHEMA_VERSION, utc_now
+from aloe_bench.store import atomic_write_bytes, atomic_write_text, repair_torn_tail
 
 Kind = Literal["profile", "personality"]
 KINDS = ("profile", "personality")
@@ -77,7 +78,6 @@ def read_entries(path: str | Path, *, repair: bool = False) -> list[PoolEntry]:
     official ALOE files), which get ids ``STEM-0001``... in file order. With ``repair`` a torn
     last line (no trailing newline, not valid JSON) is cut off the file first."""
     from aloe_bench.personas.official import read_json_strings
-    from aloe_bench.store import repair_torn_tail
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -143,18 +143,9 @@ def pool_paths(pool: str | Path) -> tuple[Path, Path, Path]:
 
 
 def _atomic_save_npy(path: Path, matrix: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, matrix)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.save(buf, matrix)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _append_entries(path: Path, entries: Sequence[PoolEntry]) -> None:
@@ -509,8 +500,6 @@ class PersonaPool:
 
     def save_state(self) -> None:
         """Write the state file atomically."""
-        from aloe_bench.store import atomic_write_text
-
         atomic_write_text(self.state_path, self.state.model_dump_json(indent=2) + "\n")
 
     # -- growth ----------------------------------------------------------------------------
