@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Iterator
 
 from aloe_bench.errors import DataError
 from aloe_bench.records import Persona
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) for every non-blank line of a JSONL file; a line that is not
+    JSON is a :class:`DataError` naming the file and line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from None
 
 
 def read_persona_file(path: str | Path, source: str | None = None) -> list[Persona]:
@@ -15,21 +29,14 @@ def read_persona_file(path: str | Path, source: str | None = None) -> list[Perso
     if not path.is_file():
         raise DataError(f"Persona file {path} does not exist.", "Pass jsonl:PATH with an existing file.")
     out: list[Persona] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected an object with id, profile, personality.")
-            missing = [k for k in ("id", "profile", "personality") if not isinstance(obj.get(k), str) or not obj.get(k)]
-            if missing:
-                raise DataError(f"{path}:{lineno}: missing or empty field(s): {', '.join(missing)}.")
-            out.append(Persona(id=obj["id"], profile=obj["profile"], personality=obj["personality"],
-                               source=source or f"jsonl:{path}"))
+    for lineno, obj in iter_json_lines(path):
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected an object with id, profile, personality.")
+        missing = [k for k in ("id", "profile", "personality") if not isinstance(obj.get(k), str) or not obj.get(k)]
+        if missing:
+            raise DataError(f"{path}:{lineno}: missing or empty field(s): {', '.join(missing)}.")
+        out.append(Persona(id=obj["id"], profile=obj["profile"], personality=obj["personality"],
+                           source=source or f"jsonl:{path}"))
     if not out:
         raise DataError(f"Persona file {path} holds no personas.")
     return out

@@ -77,6 +77,7 @@ def read_entries(path: str | Path, *, repair: bool = False) -> list[PoolEntry]:
     Lines are objects with ``id`` and ``text`` (the project's format), or bare JSON strings (the
     official ALOE files), which get ids ``STEM-0001``... in file order. With ``repair`` a torn
     last line (no trailing newline, not valid JSON) is cut off the file first."""
+    from aloe_bench.personas.jsonl import iter_json_lines
     from aloe_bench.personas.official import read_json_strings
 
     path = Path(path).expanduser()
@@ -88,13 +89,7 @@ def read_entries(path: str | Path, *, repair: bool = False) -> list[PoolEntry]:
     if text.lstrip().startswith('"'):
         return [PoolEntry(id=f"{path.stem}-{i + 1:04d}", text=t) for i, t in enumerate(read_json_strings(path))]
     out: list[PoolEntry] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from None
+    for lineno, obj in iter_json_lines(path):
         if isinstance(obj, str):
             obj = {"id": f"{path.stem}-{lineno:04d}", "text": obj}
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str) \
