@@ -63,6 +63,12 @@ class CallCache:
             self._db.close()
 
 
+class CachedProbs(dict):
+    """Choice probabilities answered from the cache (``cached`` lets roles count cache hits)."""
+
+    cached = True
+
+
 class CachedModel(ChatModel):
     """Wraps a backend: answers from the cache when it can, calls the backend for the rest as one
     batch, stores what succeeded. Counts hits and misses."""
@@ -112,9 +118,9 @@ class CachedModel(ChatModel):
         return out
 
     async def achoice_probs(self, batch, choices, params):
-        results, _ = await self._cached("choice_probs", batch, params, list(choices),
-                                        lambda b: self.inner.achoice_probs(b, choices, params))
-        return results
+        results, hit = await self._cached("choice_probs", batch, params, list(choices),
+                                          lambda b: self.inner.achoice_probs(b, choices, params))
+        return [CachedProbs(r) if i in hit and r is not None else r for i, r in enumerate(results)]
 
     def close(self) -> None:
         self.inner.close()

@@ -120,19 +120,20 @@ class AloeJudge:
         probs = await self.backend.achoice_probs(batch, CHOICES, self.params)
         out = []
         for p in probs:
+            usage = Usage(calls=1, cached_calls=int(getattr(p, "cached", False)))
             if not p:
-                out.append(Verdict(score=None, raw="(no probabilities returned)", usage=Usage(calls=1)))
+                out.append(Verdict(score=None, raw="(no probabilities returned)", usage=usage))
                 continue
             total = sum(p.get(c, 0.0) for c in CHOICES)
             if total <= 0:
-                out.append(Verdict(score=None, raw=json.dumps(p), usage=Usage(calls=1)))
+                out.append(Verdict(score=None, raw=json.dumps(p), usage=usage))
                 continue
             norm = {c: p.get(c, 0.0) / total for c in CHOICES}
             score = sum(int(c) * v for c, v in norm.items())
             argmax = int(max(norm, key=norm.get))
             out.append(Verdict(score=round(score, 4), argmax=argmax, probs={c: round(v, 4) for c, v in norm.items()},
                                raw=json.dumps(norm), rationale=f"probability-weighted score; most likely {argmax}",
-                               usage=Usage(calls=1)))
+                               usage=usage))
         return out
 
     async def _score_text(self, batch: list[list[Message]]) -> list[Verdict]:

@@ -280,3 +280,25 @@ def test_all_failing_first_turn_is_a_clear_error_and_resume_retries(aloe_data_di
     assert s.n == [2, 2]
     turns, _ = RunStore(tmp_path / "run").read_turns()
     assert len(turns) == 4 and all(t.status == "ok" for t in turns)
+
+
+def test_cached_choice_probabilities_count_as_cache_hits(tmp_path):
+    from aloe_bench.components import ChatModel, JudgeRequest
+    from aloe_bench.judges import AloeJudge
+    from aloe_bench.records import Persona
+
+    class Probs(ChatModel):
+        spec, supports_choice_probs, calls = "probs", True, 0
+
+        async def achoice_probs(self, batch, choices, params):
+            self.calls += len(batch)
+            return [{"1": 0.1, "2": 0.1, "3": 0.2, "4": 0.5, "5": 0.1} for _ in batch]
+
+    inner = Probs()
+    judge = AloeJudge(CachedModel(inner, CallCache(tmp_path / "c.sqlite")))
+    req = JudgeRequest(persona=Persona(id="p", profile="a", personality="b"), history=[], user_message="hi",
+                       reply="hello", turn=1)
+    first = asyncio.run(judge.score([req]))[0]
+    second = asyncio.run(judge.score([req]))[0]
+    assert inner.calls == 1 and first.score == second.score == pytest.approx(3.3)
+    assert first.usage.cached_calls == 0 and second.usage.cached_calls == 1
