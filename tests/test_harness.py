@@ -300,5 +300,5 @@ def test_cached_choice_probabilities_count_as_cache_hits(tmp_path):
                        reply="hello", turn=1)
     first = asyncio.run(judge.score([req]))[0]
     second = asyncio.run(judge.score([req]))[0]
-    assert inner.calls == 1 and first.score == second.score == pytest.approx(3.3)
+    assert inner.calls == 1 and first.score == second.score == pytest.approx(3.4)
     assert first.usage.cached_calls == 0 and second.usage.cached_calls == 1
