@@ -106,7 +106,10 @@ def aloe_register_trainers(register: Register) -> None:
 def aloe_register_reporters(register: Register) -> None:
     """Register leaderboard formats (``aloe-bench leaderboard --format NAME``).
 
-    ``factory()`` returns a callable ``render(rows: list[dict], notes: list[str]) -> str``.
+    ``factory()`` returns a callable ``render(rows: list[dict], notes: list[str]) -> str``. Each
+    row is one run with the keys of :data:`aloe_bench.reporting.ROW_FIELDS` (model, judge, avg and
+    its CI, ir, n_ir, r2, AL(1), AL(K), cost, rank, comparable, ...), sorted by Average; ``notes``
+    explain flags such as runs whose protocols differ.
     """
 
 
