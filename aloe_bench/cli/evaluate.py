@@ -31,7 +31,7 @@ def build_config(cli_values: dict[str, Any], preset: str | None, config_file: st
     from pydantic import ValidationError
 
     from aloe_bench.cli.common import load_toml
-    from aloe_bench.harness import EvalConfig
+    from aloe_bench.config import EvalConfig
 
     data: dict[str, Any] = {}
     if preset:

@@ -1,0 +1,59 @@
+"""The configuration of an evaluation: every key of ``aloe-bench evaluate`` and its TOML file."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aloe_bench.components import GenerationParams
+from aloe_bench.records import stable_hash
+from aloe_bench.secrets import redact
+
+
+class EvalConfig(BaseModel):
+    """Everything that defines an evaluation. Keys match the CLI options and the TOML config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "smollm2"
+    user: str = "smollm2"
+    judge: str = "smollm2"
+    user_protocol: str = "aloe"
+    judge_protocol: str = "aloe"
+    judge_mode: str = "turn"
+    judge_samples: int = Field(1, ge=1)
+    personas: str = "aloe-eval"
+    turns: int = Field(10, ge=1)
+    limit: int | None = Field(None, ge=1)
+    seed: int = 0
+    model_params: GenerationParams = GenerationParams(max_tokens=300)
+    user_params: GenerationParams = GenerationParams(max_tokens=120)
+    judge_params: GenerationParams = GenerationParams(max_tokens=80)
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    user_options: dict[str, Any] = Field(default_factory=dict)
+    judge_options: dict[str, Any] = Field(default_factory=dict)
+    # Operational keys: they do not change results, so resuming may change them.
+    concurrency: int = Field(16, ge=1)
+    cache: bool = True
+    bootstrap: int = Field(1000, ge=0)
+
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap")
+
+    def result_keys(self) -> dict[str, Any]:
+        """The keys that define results (hashed into config_hash, compared on resume)."""
+        data = redact(self.model_dump(mode="json"))  # secrets never reach run.json
+        return {k: v for k, v in data.items() if k not in self.OPERATIONAL}
+
+    def config_hash(self) -> str:
+        """Hash of :meth:`result_keys`."""
+        return stable_hash(self.result_keys())
+
+
+def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ, as ``key: old -> new`` lines."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return out
