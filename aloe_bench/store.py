@@ -29,6 +29,12 @@ from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnSc
 T = TypeVar("T", bound=BaseModel)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -39,6 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be readable as usual
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -67,3 +67,15 @@ def test_duplicate_records_are_read_once(tmp_path):
 def test_missing_summary_says_how_to_finish(tmp_path):
     with pytest.raises(DataError, match="--resume"):
         RunStore(tmp_path).read_summary()
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "summary.json"
+        atomic_write_text(target, "{}")
+        assert target.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
