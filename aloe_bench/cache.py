@@ -79,6 +79,7 @@ class CachedModel(ChatModel):
         self.spec = inner.spec
         self.concurrency = inner.concurrency
         self.supports_choice_probs = inner.supports_choice_probs
+        self.prefers_batches = inner.prefers_batches
         self.hits = 0
         self.calls = 0
 

@@ -74,6 +74,20 @@ class ChatModel:
     concurrency: int = 8
     #: True when :meth:`achoice_probs` is implemented.
     supports_choice_probs: bool = False
+    #: True for backends that gain from whole batches (local models padding one forward pass).
+    #: The engine then sends each turn as one batch; otherwise it pipelines conversations, so a
+    #: conversation's reply is requested as soon as its own user message exists.
+    prefers_batches: bool = False
+
+    def limiter(self) -> asyncio.Semaphore:
+        """The semaphore that caps this backend's requests in flight at ``concurrency``, shared
+        by every call on the running event loop (so concurrent callers share one limit)."""
+        loop = asyncio.get_running_loop()
+        current = getattr(self, "_limiter", None)
+        if current is None or current[0] is not loop:
+            current = (loop, asyncio.Semaphore(max(1, self.concurrency)))
+            self._limiter = current
+        return current[1]
 
     def identity(self) -> dict[str, Any]:
         """What makes this backend's outputs what they are (goes into cache keys and run.json)."""
@@ -88,7 +102,7 @@ class ChatModel:
         self, batch: Sequence[Sequence[Message]], params: GenerationParams
     ) -> list[Reply]:
         """Generate one reply per chat history in ``batch``, in order."""
-        sem = asyncio.Semaphore(max(1, self.concurrency))
+        sem = self.limiter()
 
         async def one(messages: Sequence[Message]) -> Reply:
             async with sem:

@@ -51,6 +51,12 @@ class Components:
     judge: Any
     backends: list[CachedModel] = field(default_factory=list)
 
+    @property
+    def pipelined(self) -> bool:
+        """True when neither the simulator's backend nor the model gains from whole batches."""
+        sim_backend = getattr(self.simulator, "backend", None)
+        return not (self.model.prefers_batches or sim_backend is None or sim_backend.prefers_batches)
+
     def close(self) -> None:
         """Close every backend once."""
         for b in self.backends:
@@ -325,6 +331,18 @@ class Evaluation:
         return summary
 
     async def _play_turn(self, k: int, live: list[Conversation], comps: Components, out: JsonlWriter) -> list[Turn]:
+        """Turn ``k`` of every live conversation. Batched backends get the turn as one batch per
+        role; otherwise each conversation goes on to its reply as soon as its user message exists
+        (no barrier inside the turn), under each backend's concurrency limit."""
+        if comps.pipelined:
+            groups = await asyncio.gather(*(self._play_group(k, [c], comps, out) for c in live))
+            turns = [t for group in groups for t in group]
+        else:
+            turns = await self._play_group(k, live, comps, out)
+        self._report_usage(comps)
+        return turns
+
+    async def _play_group(self, k: int, live: list[Conversation], comps: Components, out: JsonlWriter) -> list[Turn]:
         cfg = self.config
         sim_replies = await comps.simulator.next_messages([
             SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns, conversation_id=c.id)
@@ -354,7 +372,6 @@ class Evaluation:
             out.write(t)
             conv.turns.append(t)
             turns.append(t)
-        self._report_usage(comps)
         return turns
 
     def _report_usage(self, comps: Components) -> None:

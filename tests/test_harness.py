@@ -302,3 +302,65 @@ def test_cached_choice_probabilities_count_as_cache_hits(tmp_path):
     second = asyncio.run(judge.score([req]))[0]
     assert inner.calls == 1 and first.score == second.score == pytest.approx(3.4)
     assert first.usage.cached_calls == 0 and second.usage.cached_calls == 1
+
+
+def test_pipelined_and_batched_turns_give_the_same_conversations(aloe_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALOE_BENCH_DATA_DIR", str(aloe_data_dir))
+
+    class Batched(ScriptedModel):
+        prefers_batches = True
+
+        def __init__(self, rest="", **kw):
+            super().__init__(rest, **kw)
+            self.batch_sizes = []
+
+        async def agenerate(self, batch, params):
+            self.batch_sizes.append(len(batch))
+            return await super().agenerate(batch, params)
+
+    made = []
+
+    def batched(rest, **kw):
+        made.append(Batched(rest, **kw))
+        return made[-1]
+
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, batched=batched)})
+    evaluate(host, tmp_path / "piped", model="scripted:m", user="scripted:u", limit=5)
+    evaluate(host, tmp_path / "batched", model="batched:m", user="batched:u", limit=5)
+    assert made[0].batch_sizes[:2] == [5, 5]  # one batch per role per turn
+
+    def texts(run):
+        return {(t.conversation_id, t.turn): (t.user, t.reply) for t in RunStore(run).read_turns()[0]}
+
+    piped, batched_ = texts(tmp_path / "piped"), texts(tmp_path / "batched")
+    assert len(piped) == 15 and piped.keys() == batched_.keys()
+    # ScriptedModel's text depends only on the messages, never on how calls were grouped
+    assert [piped[k] for k in sorted(piped)] == [batched_[k] for k in sorted(batched_)]
+
+
+def test_concurrency_limit_is_shared_by_concurrent_calls():
+    from aloe_bench.components import ChatModel, Reply
+
+    class Slow(ChatModel):
+        spec, concurrency = "slow", 2
+
+        def __init__(self):
+            self.now = self.peak = 0
+
+        async def acomplete(self, messages, params):
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            await asyncio.sleep(0.01)
+            self.now -= 1
+            return Reply(text="ok")
+
+    model = Slow()
+    msgs = [Message(role="user", content="hi")]
+
+    async def many():
+        await asyncio.gather(*(model.agenerate([msgs], GenerationParams()) for _ in range(8)))
+
+    asyncio.run(many())
+    assert model.peak == 2
+    asyncio.run(many())  # a new event loop gets a new limiter
+    assert model.peak == 2

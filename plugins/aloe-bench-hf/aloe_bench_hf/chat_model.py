@@ -90,6 +90,7 @@ class HFChatModel(ChatModel):
     """
 
     supports_choice_probs = True
+    prefers_batches = True  # one padded forward pass for a whole turn
 
     def __init__(self, reference: str | ModelRef, *, provider: str = "hf", fingerprint: str | None = None,
                  device: str | None = None, dtype: str | None = None, batch_size: int | None = 16,

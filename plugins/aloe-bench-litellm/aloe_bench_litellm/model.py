@@ -281,7 +281,7 @@ class LiteLLMModel(ChatModel):
         """Probabilities of ``choices`` as the first token (one-token requests with
         ``logprobs``); None for an item whose response had no usable logprobs or failed (the
         judge then asks for a text answer)."""
-        sem = asyncio.Semaphore(max(1, self.concurrency))
+        sem = self.limiter()
         top = min(MAX_TOP_LOGPROBS, max(len(choices), self.top_logprobs))
 
         async def one(messages: Sequence[Message]) -> dict[str, float] | None:
