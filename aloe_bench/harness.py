@@ -1,10 +1,11 @@
 """The conversation engine: turn-synchronous, batched, concurrent, cached, resumable.
 
 At turn k every live conversation needs its user message, then its reply, then its score.
-All user messages of turn k go to the simulator as one batch, all replies to the model under
-test as one batch (local backends pad them into one forward pass; API backends send concurrent
-requests), and judging of turn k runs as a background task that overlaps turn k+1. Wall time
-therefore approaches K x (one simulator call + one model call).
+Local backends that gain from batches get all user messages of turn k as one batch and all
+replies as one batch (one padded forward pass each); with API backends every conversation is in
+flight at once and asks for its reply as soon as its own user message exists. Judging of turn k
+runs as a background task that overlaps turn k+1. Wall time therefore approaches
+K x (one simulator call + one model call).
 
 Every record is appended to the run folder as soon as it exists, so a killed run resumes with
 only the missing calls; finished conversations and scored turns are never redone.
