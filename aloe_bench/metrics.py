@@ -103,6 +103,19 @@ def alignment_curve(matrix: np.ndarray) -> tuple[list[float | None], list[int]]:
     return al, [int(x) for x in n]
 
 
+def resampled_curves(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """AL(k) curves of ``resamples`` bootstrap resamples of the conversations (rows) of a
+    conversations x turns score matrix: shape (resamples, K), NaN where a resample has no score."""
+    rows = matrix.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = matrix[rng.integers(0, rows, size=(resamples, rows))]  # (B, rows, K)
+    valid = ~np.isnan(sample)
+    counts = valid.sum(axis=1)
+    sums = np.where(valid, sample, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
 def bootstrap_ci(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
                  ) -> dict[str, Interval]:
     """Percentile bootstrap CIs of Average and IR, resampling conversations (personas).
@@ -112,14 +125,7 @@ def bootstrap_ci(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0, le
     rows, turns = matrix.shape
     if rows == 0 or turns < 2:
         return {}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, rows, size=(resamples, rows))
-    sample = matrix[idx]  # (B, rows, K)
-    valid = ~np.isnan(sample)
-    counts = valid.sum(axis=1)
-    sums = np.where(valid, sample, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        curves = sums / counts  # (B, K), NaN where no score
+    curves = resampled_curves(matrix, resamples=resamples, seed=seed)
     ks = np.arange(1, turns + 1, dtype=float)
     avgs, irs = [], []
     for curve in curves:

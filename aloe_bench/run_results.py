@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from aloe_bench.errors import DataError
+from aloe_bench.metrics import resampled_curves
 from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
 from aloe_bench.store import RunStore
 
@@ -45,21 +46,16 @@ class ScoreMatrix:
         rows, turns = self.values.shape
         if rows == 0:
             return [None] * turns, [None] * turns
-        rng = np.random.default_rng(seed)
-        sample = self.values[rng.integers(0, rows, size=(resamples, rows))]  # (B, rows, K)
-        valid = ~np.isnan(sample)
-        counts = valid.sum(axis=1)
-        sums = np.where(valid, sample, 0.0).sum(axis=1)
+        curves = resampled_curves(self.values, resamples=resamples, seed=seed)
         alpha = (1 - level) / 2
         low: list[float | None] = []
         high: list[float | None] = []
         for k in range(turns):
-            ok = counts[:, k] > 0
-            if not ok.any():
+            means = curves[:, k][~np.isnan(curves[:, k])]
+            if not means.size:
                 low.append(None)
                 high.append(None)
                 continue
-            means = sums[ok, k] / counts[ok, k]
             lo, hi = np.quantile(means, [alpha, 1 - alpha])
             low.append(float(lo))
             high.append(float(hi))
