@@ -84,7 +84,9 @@ def convert(source: Path, target: Path) -> None:
     """Load the GGUF ``source`` as float32 and save model and tokenizer to ``target``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # one-time conversion: its bars would break into the run display
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     # Dequantised weights are plain tensors; drop the GGUF quantizer so the model saves and trains.
