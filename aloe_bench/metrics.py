@@ -61,6 +61,21 @@ def curve_metrics(al: Sequence[float | None], turns: Sequence[int] | None = None
     return {"avg": float(ys.mean()), "ir": ir, "n_ir": n_ir, "r2": r2, "n_r2": n_r2}
 
 
+def mean_score_matrix(scores: Sequence[TurnScore], index: dict[str, int], turns: int) -> np.ndarray:
+    """Rows = ``index`` (conversation id -> row), columns = turns 1..K: the mean valid score over
+    judge samples, NaN where a reply has none. Scores of other conversations or turns are ignored."""
+    sums = np.zeros((len(index), turns))
+    counts = np.zeros_like(sums)
+    for s in scores:
+        i = index.get(s.conversation_id)
+        if i is None or s.score is None or not 1 <= s.turn <= turns:
+            continue
+        sums[i, s.turn - 1] += s.score
+        counts[i, s.turn - 1] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 @dataclass
 class RunData:
     """Scored conversations of one run, as metrics see them."""
@@ -72,17 +87,7 @@ class RunData:
 
     def score_matrix(self) -> np.ndarray:
         """Conversations x turns matrix of scores (mean over judge samples), NaN where missing."""
-        index = {c.id: i for i, c in enumerate(self.conversations)}
-        sums = np.zeros((len(self.conversations), self.turns))
-        counts = np.zeros_like(sums)
-        for s in self.scores:
-            i = index.get(s.conversation_id)
-            if i is None or s.score is None or not 1 <= s.turn <= self.turns:
-                continue
-            sums[i, s.turn - 1] += s.score
-            counts[i, s.turn - 1] += 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return mean_score_matrix(self.scores, {c.id: i for i, c in enumerate(self.conversations)}, self.turns)
 
     def replied_matrix(self) -> np.ndarray:
         """Conversations x turns boolean matrix: True where the model produced a reply."""

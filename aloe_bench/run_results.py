@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from aloe_bench.errors import DataError
-from aloe_bench.metrics import resampled_curves
+from aloe_bench.metrics import mean_score_matrix, resampled_curves
 from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
 from aloe_bench.store import RunStore
 
@@ -93,16 +93,7 @@ def build_score_matrix(turns: list[Turn], scores: list[TurnScore], k: int) -> Sc
         order.setdefault(t.conversation_id, t.persona_id)
     for s in scores:
         order.setdefault(s.conversation_id, s.persona_id)
-    index = {cid: i for i, cid in enumerate(order)}
-    sums = np.zeros((len(order), k))
-    counts = np.zeros_like(sums)
-    for s in scores:
-        if s.score is None or not 1 <= s.turn <= k:
-            continue
-        sums[index[s.conversation_id], s.turn - 1] += s.score
-        counts[index[s.conversation_id], s.turn - 1] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    values = mean_score_matrix(scores, {cid: i for i, cid in enumerate(order)}, k)
     return ScoreMatrix(list(order), list(order.values()), values)
 
 
