@@ -6,9 +6,11 @@ import os
 import re
 from typing import Iterable
 
-#: Option names whose values are secrets and never leave the process.
-SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|authorization|credentials?|headers)$",
-                           re.I)
+from aloe_bench.secrets import is_secret_key
+
+#: Besides the names core treats as secrets (:func:`aloe_bench.secrets.is_secret_key`), request
+#: headers never leave the process: they carry Authorization.
+_HEADERS_OPTION = re.compile(r"(^|[_-])headers$", re.I)
 
 # Bearer tokens and key-looking strings (sk-..., sk-proj-..., sk-ant-...) even when we do not
 # know the key itself (e.g. one echoed back, partially masked, by a provider).
@@ -33,7 +35,7 @@ def public_options(options: dict) -> dict:
     """``options`` without secret-looking keys, values as JSON-friendly scalars or strings."""
     out = {}
     for key, value in options.items():
-        if SECRET_OPTION.search(key):
+        if is_secret_key(key) or _HEADERS_OPTION.search(key):
             continue
         out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
     return out
