@@ -1,7 +1,13 @@
 """Content-addressed cache of model calls (SQLite), shared across runs.
 
-Key = sha256 of (backend identity, messages, sampling params incl. seed, call kind). Only
-successful calls are stored. ``ALOE_BENCH_CACHE_DIR`` moves it; ``--no-cache`` bypasses it.
+Key = sha256 of (backend identity, messages, sampling params incl. seed, call kind). Unless the
+backend declares :attr:`~aloe_bench.components.ChatModel.identity_pins_replies`, the identity is
+joined by the name and version of the distribution that provides the backend, so a new plugin
+release never serves replies cached from its old code. Only successful calls are stored.
+``ALOE_BENCH_CACHE_DIR`` moves it; ``--no-cache`` bypasses it.
+
+Error texts of failed replies are passed through :func:`aloe_bench.secrets.redact_text` here, so
+no backend's error message carries a secret into transcripts or the console.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply
 from aloe_bench.records import Message, stable_hash
+from aloe_bench.secrets import redact_text
 
 
 class CallCache:
@@ -63,6 +70,20 @@ class CallCache:
             self._db.close()
 
 
+def provided_by(model: ChatModel) -> dict[str, str]:
+    """``{"dist": name, "version": v}`` of the distribution whose code answers for ``model``: what
+    :func:`~aloe_bench.resolve.resolve_model` recorded (the plugin that registered the provider),
+    else the distribution of the model's class module, else aloe-bench itself."""
+    recorded = getattr(model, "provided_by", None)
+    if isinstance(recorded, dict) and recorded.get("dist"):
+        return {"dist": str(recorded["dist"]), "version": str(recorded.get("version", ""))}
+    from aloe_bench import __version__
+    from aloe_bench.plugins import module_distribution
+
+    dist, version = module_distribution(type(model).__module__) or ("aloe-bench", __version__)
+    return {"dist": dist, "version": version}
+
+
 class CachedProbs(dict):
     """Choice probabilities answered from the cache (``cached`` lets roles count cache hits)."""
 
@@ -84,13 +105,22 @@ class CachedModel(ChatModel):
         self.calls = 0
 
     def identity(self) -> dict[str, Any]:
+        """The wrapped backend's identity (what run.json records)."""
         return self.inner.identity()
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What cache keys hold about the backend: its identity, plus the providing
+        distribution's name and version unless the backend's identity pins its replies."""
+        ident = self.inner.identity()
+        if getattr(self.inner, "identity_pins_replies", False):
+            return ident
+        return {"backend": ident, "code": provided_by(self.inner)}
 
     async def _cached(self, kind, batch, params, extra, call):
         if self.cache is None:
             self.calls += len(batch)
             return await call(batch), set()
-        ident = self.identity()
+        ident = self.cache_identity()
         keys = [CallCache.key(ident, kind, msgs, params, extra) for msgs in batch]
         found = self.cache.get_many(keys)
         todo = [i for i, k in enumerate(keys) if k not in found]
@@ -115,6 +145,8 @@ class CachedModel(ChatModel):
             reply = r if isinstance(r, Reply) else Reply.model_validate(r)
             if i in hit:
                 reply = reply.model_copy(update={"cached": True, "cost": 0.0})
+            if reply.error:
+                reply = reply.model_copy(update={"error": redact_text(reply.error)})
             out.append(reply)
         return out
 

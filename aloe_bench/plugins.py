@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-
+import types
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -210,6 +210,44 @@ class PluginHost:
     def versions(self) -> dict[str, str]:
         """Distribution -> version of every loaded plugin distribution."""
         return {d: v for d, v, _ in self._dists.values()}
+
+    def distribution_of(self, plugin_name: str) -> tuple[str, str]:
+        """(distribution name, version) that ships the plugin registered as ``plugin_name``.
+
+        Entry-point plugins and built-ins are attributed when loaded. A plugin object registered
+        in-process (``extra_plugins``) is attributed to the installed distribution its module
+        belongs to; one that belongs to none (a script, a test module) to aloe-bench itself.
+        """
+        dist, version, _ = self._dists.get(plugin_name, ("", "", False))
+        if version:
+            return dist, version
+        plugin = self.pm.get_plugin(plugin_name)
+        if isinstance(plugin, types.ModuleType):
+            module = plugin.__name__
+        else:
+            module = getattr(plugin if isinstance(plugin, type) else type(plugin), "__module__", None) or ""
+        return module_distribution(module) or ("aloe-bench", __version__)
+
+
+@functools.lru_cache(maxsize=1)
+def _packages_distributions() -> Mapping[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def module_distribution(module: str) -> tuple[str, str] | None:
+    """(distribution name, version) of the installed distribution that provides ``module``
+    (a dotted module name), or None when no installed distribution does."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    top = module.split(".", 1)[0]
+    for dist in _packages_distributions().get(top, []) if top else []:
+        try:
+            return dist, version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
 
 
 @functools.lru_cache(maxsize=1)

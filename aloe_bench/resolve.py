@@ -32,10 +32,20 @@ def split_spec(spec: str, providers) -> tuple[str, str]:
 
 
 def resolve_model(spec: str, host, **options: Any) -> ChatModel:
-    """A chat model for ``spec`` built by the registered provider factory."""
+    """A chat model for ``spec`` built by the registered provider factory.
+
+    The model's ``provided_by`` is set to the distribution (name and version) of the plugin that
+    registered the provider, so :class:`~aloe_bench.cache.CachedModel` can key calls by the code
+    that answers them (see :attr:`~aloe_bench.components.ChatModel.identity_pins_replies`).
+    """
     provider, rest = split_spec(spec, host.models.names())
-    model = host.models.get(provider).factory(rest, **options)
+    entry = host.models.get(provider)
+    model = entry.factory(rest, **options)
     if not isinstance(model, ChatModel):
         raise ConfigError(f"Provider {provider!r} returned {type(model).__name__}, not a ChatModel.")
     model.spec = model.spec or spec
+    distribution_of = getattr(host, "distribution_of", None)
+    if distribution_of is not None:
+        dist, version = distribution_of(entry.plugin)
+        model.provided_by = {"dist": dist, "version": version}
     return model

@@ -6,15 +6,11 @@ import os
 import re
 from typing import Iterable
 
-from aloe_bench.secrets import is_secret_key
+from aloe_bench.secrets import REDACTED, is_secret_key, redact_text
 
 #: Besides the names core treats as secrets (:func:`aloe_bench.secrets.is_secret_key`), request
 #: headers never leave the process: they carry Authorization.
 _HEADERS_OPTION = re.compile(r"(^|[_-])headers$", re.I)
-
-# Bearer tokens and key-looking strings (sk-..., sk-proj-..., sk-ant-...) even when we do not
-# know the key itself (e.g. one echoed back, partially masked, by a provider).
-_KEYLIKE = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=*]{4,}|\bsk-[A-Za-z0-9_\-*]{6,}")
 
 
 def env_secrets(environ: dict[str, str] | None = None) -> list[str]:
@@ -25,10 +21,13 @@ def env_secrets(environ: dict[str, str] | None = None) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every known secret, bearer token and key-looking string replaced by ``***``."""
+    """``text`` with every known secret (this model's API key, credential environment variables)
+    replaced by ``<redacted>``, then passed through core's :func:`aloe_bench.secrets.redact_text`
+    (URL credentials, secret query parameters, bearer tokens, key shapes such as ``sk-...``), the
+    one redaction every value leaving aloe-bench goes through."""
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", text)
+        text = text.replace(secret, REDACTED)
+    return redact_text(text)
 
 
 def public_options(options: dict) -> dict:
