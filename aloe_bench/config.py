@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aloe_bench.components import GenerationParams
+from aloe_bench.errors import ConfigError
 from aloe_bench.records import stable_hash
 from aloe_bench.secrets import redact
 
@@ -57,3 +58,36 @@ def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if old.get(key) != new.get(key):
             out.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
     return out
+
+
+def _valid_keys(model: type[BaseModel], table: tuple[str, ...]) -> list[str]:
+    """Field names of the (nested) model at key path ``table`` of ``model``; [] when the path
+    leads to something other than a model (a dict of plugin options, a value)."""
+    for key in table:
+        field = model.model_fields.get(key)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def config_error(exc: ValidationError, config_file: str | None = None) -> ConfigError:
+    """A one-line :class:`ConfigError` for an :class:`EvalConfig` that failed validation: the key
+    path of the first problem (``model_params.temprature``) and, for an unknown key, the closest
+    valid key ("Did you mean 'temperature'?") and the valid keys of its table."""
+    import difflib
+
+    first = exc.errors()[0]
+    loc = tuple(str(p) for p in first["loc"])
+    where = ".".join(loc)
+    if first["type"] != "extra_forbidden" or not loc:
+        return ConfigError(f"Invalid setting {where!r}: {first['msg']}.",
+                           "See `aloe-bench evaluate --help` for the accepted keys.")
+    valid = _valid_keys(EvalConfig, loc[:-1])
+    message = f"Unknown setting {where!r}" + (f" in {config_file}" if config_file else "") + "."
+    close = difflib.get_close_matches(loc[-1], valid, n=1)
+    if close:
+        message += f" Did you mean {close[0]!r}?"
+    table = ".".join(loc[:-1])
+    return ConfigError(message, f"Valid keys{' of ' + table if table else ''}: {', '.join(valid)}.")

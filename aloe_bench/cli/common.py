@@ -14,16 +14,27 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def load_toml(path: str) -> dict[str, Any]:
-    """A TOML file as a dict; a clear error on syntax errors."""
+    """A TOML file as a dict; a :class:`ConfigError` when it is missing, unreadable, not UTF-8
+    or not valid TOML."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read()
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror or type(exc).__name__}.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"Config file {path} is not UTF-8 text (line {line}, byte 0x{data[exc.start]:02x}).",
+                          "Save it as UTF-8 (TOML files must be UTF-8).") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
 

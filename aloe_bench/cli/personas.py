@@ -125,6 +125,7 @@ def grow(kind, generator_spec, pool_path, seeds, shots, batch, threshold, embedd
     from aloe_bench.errors import ConfigError
     from aloe_bench.personas import pool as poolmod
     from aloe_bench.plugins import default_host
+    from aloe_bench.preflight import check_cache_writable, check_output_file_writable
     from aloe_bench.resolve import resolve_model
 
     host = default_host()
@@ -132,6 +133,9 @@ def grow(kind, generator_spec, pool_path, seeds, shots, batch, threshold, embedd
                                 leak_threshold=leak_threshold, target=target, max_rounds=max_rounds, floor=floor,
                                 patience=patience, seed=seed, temperature=temperature, max_tokens=max_tokens)
     config.validate()
+    check_output_file_writable(pool_path, option="--pool")  # before any generator call
+    if not no_cache:
+        check_cache_writable(cache_path())
     if not Path(pool_path).exists() and seeds is None:
         seeds = poolmod.project_seeds(kind)
         if seeds is None:
@@ -179,7 +183,10 @@ def pair(profiles_path, personalities_path, per_profile, seed, output) -> None:
     from aloe_bench.personas.jsonl import write_persona_file
     from aloe_bench.personas.pair import pair_personas
     from aloe_bench.personas.pool import read_entries
+    from aloe_bench.preflight import check_output_file_writable
 
+    if output:
+        check_output_file_writable(output)
     profiles = read_entries(profiles_path)
     personalities = read_entries(personalities_path)
     personas = pair_personas(profiles, personalities, per_profile=per_profile, seed=seed)

@@ -30,8 +30,12 @@ def command(run_dir, output, judgement, compare, figures):
     from aloe_bench.cli.common import console
     from aloe_bench.html_report import write_report
     from aloe_bench.plugins import default_host
+    from aloe_bench.preflight import check_folder_writable, check_output_file_writable
 
     target = Path(output) if output else Path(run_dir) / "report.html"
+    check_output_file_writable(target)
+    if figures:
+        check_folder_writable(figures, what="--figures folder", hint="Choose another --figures folder.")
     report = write_report(run_dir, target, host=default_host(), judgement=judgement, compare=compare)
     for warning in report.warnings:
         console.print(f"[yellow]Warning:[/] {warning}")

@@ -10,11 +10,30 @@ from aloe_bench.errors import DataError
 from aloe_bench.records import Persona
 
 
+NOT_UTF8_HINT = "Save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE > NEW`) and pass the new file."
+
+
+def decode_utf8(data: bytes, path: Path, first_line: int = 1) -> str:
+    """``data`` (read from ``path``, starting at line ``first_line``) as text; bytes that are not
+    UTF-8 are a :class:`DataError` naming the file and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}).", NOT_UTF8_HINT) from None
+
+
+def read_utf8(path: Path) -> str:
+    """The text of ``path``; a file that is not UTF-8 is a :class:`DataError` naming the line."""
+    return decode_utf8(Path(path).read_bytes(), Path(path))
+
+
 def iter_json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, decoded value) for every non-blank line of a JSONL file; a line that is not
-    JSON is a :class:`DataError` naming the file and line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    UTF-8 or not JSON is a :class:`DataError` naming the file and line."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            line = decode_utf8(raw, path, lineno)
             if not line.strip():
                 continue
             try:

@@ -89,7 +89,9 @@ def _download(name: str, path: Path) -> Path:
 def read_json_strings(path: Path) -> list[str]:
     """Every JSON value in ``path``, decoded as a stream: ``profile.jsonl`` has two records on one
     line, and ``profile_eval.jsonl`` has no trailing newline. Each must be a string."""
-    text = path.read_text(encoding="utf-8")
+    from aloe_bench.personas.jsonl import read_utf8
+
+    text = read_utf8(path)
     decoder = json.JSONDecoder()
     out: list[str] = []
     pos = 0

@@ -77,7 +77,7 @@ def read_entries(path: str | Path, *, repair: bool = False) -> list[PoolEntry]:
     Lines are objects with ``id`` and ``text`` (the project's format), or bare JSON strings (the
     official ALOE files), which get ids ``STEM-0001``... in file order. With ``repair`` a torn
     last line (no trailing newline, not valid JSON) is cut off the file first."""
-    from aloe_bench.personas.jsonl import iter_json_lines
+    from aloe_bench.personas.jsonl import iter_json_lines, read_utf8
     from aloe_bench.personas.official import read_json_strings
 
     path = Path(path).expanduser()
@@ -85,7 +85,7 @@ def read_entries(path: str | Path, *, repair: bool = False) -> list[PoolEntry]:
         raise DataError(f"Pool file {path} does not exist.", "Pass an existing JSONL file of {id, text} lines.")
     if repair:
         _cut_torn_tail(path, repair_torn_tail)
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     if text.lstrip().startswith('"'):
         return [PoolEntry(id=f"{path.stem}-{i + 1:04d}", text=t) for i, t in enumerate(read_json_strings(path))]
     out: list[PoolEntry] = []

@@ -55,11 +55,12 @@ def source_groups(source: str, host=None) -> dict[str, list[tuple[str, str]]]:
     set (``aloe-eval``, ``jsonl:PATH``, a persona JSONL path) gives its distinct ``profile`` and
     ``personality`` texts."""
     from aloe_bench.personas import load_personas
+    from aloe_bench.personas.jsonl import read_utf8
     from aloe_bench.personas.pool import read_entries
 
     path = Path(source).expanduser()
     if path.is_file():
-        first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        first = next((line for line in read_utf8(path).splitlines() if line.strip()), "")
         try:
             obj = json.loads(first) if first else None
         except json.JSONDecodeError:
