@@ -19,9 +19,10 @@ from aloe_bench.records import Message, Persona, Usage
 
 
 class GenerationParams(BaseModel):
-    """Sampling parameters of one call. ``temperature=None`` means the backend's default."""
+    """Sampling parameters of one call. ``temperature=None`` means the backend's default. Unknown
+    keys are an error (a misspelt ``temprature`` in a config file must not fall back silently)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     max_tokens: int = 300
     temperature: float | None = None
     top_p: float | None = None
@@ -78,6 +79,13 @@ class ChatModel:
     #: The engine then sends each turn as one batch; otherwise it pipelines conversations, so a
     #: conversation's reply is requested as soon as its own user message exists.
     prefers_batches: bool = False
+    #: True when :meth:`identity` alone pins the replies, whatever release of the plugin serves
+    #: them: a hosted API whose model id names the model (``gpt-4o-2024-08-06``). The call cache
+    #: then keys calls by the identity only, so a new plugin release keeps a paid cache. False
+    #: (the default) when the plugin's own code shapes the replies (prompt formatting, decoding,
+    #: a local model, a toy provider): the cache key then also holds the providing
+    #: distribution's name and version, and a new release makes fresh calls.
+    identity_pins_replies: bool = False
 
     def limiter(self) -> asyncio.Semaphore:
         """The semaphore that caps this backend's requests in flight at ``concurrency``, shared
@@ -121,6 +129,17 @@ class ChatModel:
         """Release resources (threads, GPU memory). Default: nothing."""
 
 
+class ChoiceProbs(dict):
+    """Choice probabilities (choice -> probability) returned by :meth:`ChatModel.achoice_probs`,
+    with the :class:`~aloe_bench.records.Usage` of the call that produced them (tokens, cost), so
+    probability judging is accounted like text judging. A plain dict is accepted too (usage: one
+    call)."""
+
+    def __init__(self, probs: dict[str, float], usage: Usage | None = None):
+        super().__init__(probs)
+        self.usage = usage or Usage(calls=1)
+
+
 @runtime_checkable
 class Simulator(Protocol):
     """A simulated user. Produces the next user message for each conversation of a batch."""
@@ -158,7 +177,12 @@ class JudgeRequest(BaseModel):
 
 
 class Verdict(BaseModel):
-    """A judge's verdict on one reply: a 1-5 score, or None with the raw answer kept."""
+    """A judge's verdict on one reply: a 1-5 score, or None with the raw answer kept.
+
+    With no score, ``error`` tells a failed judge *call* (transport error, retries exhausted:
+    set it, and ``--resume`` asks again) from an *unreadable answer* (``error`` None: the judge
+    answered but no valid score could be read after the re-asks; kept as a permanent null).
+    """
 
     score: float | None
     rationale: str = ""
@@ -166,6 +190,7 @@ class Verdict(BaseModel):
     argmax: int | None = None
     probs: dict[str, float] | None = None
     attempts: int = 1
+    error: str | None = None
     usage: Usage = Usage()
 
 

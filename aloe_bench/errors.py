@@ -8,7 +8,10 @@ from __future__ import annotations
 
 
 class AloeBenchError(Exception):
-    """An error the user can fix; ``hint`` says what to do next."""
+    """An error the user can fix; ``hint`` says what to do next. The CLI exits with
+    :attr:`exit_code`."""
+
+    exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -20,7 +23,9 @@ class AloeBenchError(Exception):
 
 
 class ConfigError(AloeBenchError):
-    """Invalid option, config file or component spec."""
+    """Invalid option, config file or component spec (a usage error: exit code 2, like click's)."""
+
+    exit_code = 2
 
 
 class UnknownComponentError(ConfigError):
@@ -40,8 +45,27 @@ class DataError(AloeBenchError):
 
 
 class ResumeConflictError(AloeBenchError):
-    """A run folder holds a run with a different configuration."""
+    """A run folder holds a run with a different configuration (a usage error: exit code 2)."""
+
+    exit_code = 2
 
 
 class MissingDependencyError(AloeBenchError):
     """A plugin needs an optional dependency that is not installed."""
+
+
+class RunLockedError(AloeBenchError):
+    """Another process is writing the run folder."""
+
+
+class AloeBenchWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints it as one
+    ``Warning:`` line)."""
+
+
+#: Exit codes of every command that makes model calls.
+EXIT_OK = 0  # the run is complete
+EXIT_ERROR = 1  # an AloeBenchError (bad input, a plugin error): nothing was run, or the run stopped
+EXIT_USAGE = 2  # click's own usage errors (unknown option, bad value)
+EXIT_INCOMPLETE = 3  # the run finished its pass but `--resume` could still do work
+EXIT_INTERRUPTED = 130  # Ctrl-C

@@ -14,6 +14,8 @@ only the missing calls; finished conversations and scored turns are never redone
 from __future__ import annotations
 
 import asyncio
+import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,15 +24,16 @@ from aloe_bench import __version__
 from aloe_bench.cache import CachedModel, CallCache
 from aloe_bench.components import GenerationParams, JudgeRequest, SimRequest
 from aloe_bench.config import EvalConfig, diff_configs  # noqa: F401  (EvalConfig is part of this module's API)
-from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
+from aloe_bench.errors import AloeBenchError, AloeBenchWarning, ConfigError, ResumeConflictError
 from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
 from aloe_bench.metrics import RunData
 from aloe_bench.personas import load_personas
 from aloe_bench.records import (ComponentSpec, Conversation, Message, Persona, RunSpec, RunSummary, Turn,
                                 TurnScore, Usage, stable_hash, utc_now)
 from aloe_bench.resolve import resolve_model
-from aloe_bench.secrets import redact
-from aloe_bench.store import JsonlWriter, RunStore
+from aloe_bench.run_status import assess, status_of
+from aloe_bench.secrets import redact, redact_text
+from aloe_bench.store import JsonlWriter, RunStore, atomic_write_json
 
 
 class Progress:
@@ -179,11 +182,16 @@ class Scorer:
             if sample and hasattr(judge, "params") and judge.params.seed is not None:
                 judge = _with_seed(self.judge, self.judge.params.seed + 1000 * sample)
             verdicts = await judge.score([self.requests_for(c, t) for c, t in pairs])
+            if len(verdicts) != len(pairs):
+                raise AloeBenchError(f"Judge {self.judge_spec!r} returned {len(verdicts)} verdicts for "
+                                     f"{len(pairs)} replies.", "Its protocol must return one verdict per request.")
             for (conv, turn), v in zip(pairs, verdicts):
+                status = "ok" if v.score is not None else ("failed" if v.error else "unreadable")
                 rec = TurnScore(conversation_id=conv.id, persona_id=conv.persona.id, turn=turn.turn, score=v.score,
                                 judge=self.judge_spec, mode=getattr(self.judge, "mode", "turn"),
                                 rationale=v.rationale, raw=v.raw, argmax=v.argmax, probs=v.probs,
-                                attempts=v.attempts, sample=sample)
+                                attempts=v.attempts, sample=sample, status=status, error=redact_text(v.error),
+                                usage=v.usage)
                 self.writer.write(rec)
                 self.usage.add(v.usage)
                 out.append(rec)
@@ -200,36 +208,60 @@ def _with_seed(judge, seed: int):
     return clone
 
 
-def missing_score_items(convs: Sequence[Conversation], scores: Sequence[TurnScore], samples: int
-                        ) -> list[tuple[Conversation, Turn, int]]:
-    """(conversation, turn, sample) triples whose reply exists but has no stored score."""
-    have = {(s.conversation_id, s.turn, s.sample) for s in scores}
+def missing_score_items(convs: Sequence[Conversation], scores: Sequence[TurnScore], samples: int, *,
+                        rejudge_missing: bool = False) -> list[tuple[Conversation, Turn, int]]:
+    """(conversation, turn, sample) triples whose reply exists but still needs a judgement: no
+    score record, or a judge call that failed; with ``rejudge_missing`` also the answers that
+    stayed unreadable after the re-asks (``scores`` holds the last record of each triple)."""
+    done = ("ok",) if rejudge_missing else ("ok", "unreadable")
+    have = {(s.conversation_id, s.turn, s.sample) for s in scores if s.status in done}
     return [(c, t, s) for c in convs for t in c.turns if t.status == "ok"
             for s in range(samples) if (c.id, t.turn, s) not in have]
 
 
 def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scores: list[TurnScore],
               usage: dict[str, Usage], host, run_dir: str) -> RunSummary:
-    """Compute every registered metric and build the run's summary."""
+    """Compute every registered metric, the run's status and failure counts, and build its summary.
+
+    ``convs`` are rebuilt with their failed last turns kept and ``scores`` hold one record per
+    (conversation, turn, sample). A plugin metric that raises becomes a warning and an
+    ``{"error": ...}`` entry under its name in ``extra``: one broken plugin never costs a run.
+    """
     data = RunData(conversations=convs, scores=scores, turns=config.turns)
     align = host.metrics.get("alignment").factory()(data, resamples=config.bootstrap, seed=config.seed)
     extra = {}
     for entry in host.metrics:
         if entry.name != "alignment":
-            extra[entry.name] = entry.factory()(data)
-    return RunSummary(run_dir=run_dir, model=config.model, user=config.user, judge=config.judge,
-                      judge_mode=config.judge_mode, personas_source=config.personas, personas_count=len(convs),
-                      turns=config.turns, usage=usage, components=spec.components, extra=extra, **align)
+            try:
+                extra[entry.name] = entry.factory()(data)
+            except Exception as exc:  # a plugin's bug: report it under its name, keep the run
+                message = f"{type(exc).__name__}: {exc}"
+                plugin = getattr(entry, "plugin", "") or "a plugin"
+                warnings.warn(f"metric {entry.name!r} (from {plugin}) failed and was skipped: {message}",
+                              AloeBenchWarning, stacklevel=2)
+                extra[entry.name] = {"error": message}
+    failures = assess(convs, scores, config.turns, config.judge_samples)
+    return RunSummary(run_dir=run_dir, model=redact_text(config.model), user=redact_text(config.user),
+                      judge=redact_text(config.judge), judge_mode=config.judge_mode,
+                      personas_source=redact_text(config.personas), personas_count=len(convs),
+                      turns=config.turns, status=status_of(failures), failures=failures, usage=usage,
+                      components=spec.components, extra=extra, **align)
 
 
 class Evaluation:
-    """One evaluation run in one folder."""
+    """One evaluation run in one folder.
+
+    ``rejudge_missing`` also asks the judge again for replies whose answers stayed unreadable
+    after the re-asks (replies whose judge call failed are always asked again on resume).
+    """
 
     def __init__(self, config: EvalConfig, run_dir: str | Path, host, *, resume: bool = False,
-                 cache_path: str | Path | None = None, progress: Progress | None = None):
+                 cache_path: str | Path | None = None, progress: Progress | None = None,
+                 rejudge_missing: bool = False):
         self.config, self.host = config, host
         self.store = RunStore(run_dir)
         self.resume = resume
+        self.rejudge_missing = rejudge_missing
         self.cache_path = cache_path
         self.progress = progress or Progress()
         self.usage = {role: Usage() for role in ("user", "model", "judge")}
@@ -249,32 +281,37 @@ class Evaluation:
         return old
 
     async def run(self) -> RunSummary:
-        """Run (or resume) the evaluation and write summary.json."""
+        """Run (or resume) the evaluation and write summary.json (``status`` says whether the run
+        is complete). Holds the run folder's lock throughout."""
         cfg = self.config
         personas = select_personas(cfg, self.host)
-        old = self._check_resume(cfg.config_hash())
-        cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path) else None
-        comps = build_components(cfg, self.host, cache)
-        try:
-            return await self._run(personas, old, comps)
-        finally:
-            comps.close()
-            if cache is not None:
-                cache.close()
+        with self.store.lock():
+            old = self._check_resume(cfg.config_hash())
+            cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path) else None
+            try:
+                comps = build_components(cfg, self.host, cache)
+                try:
+                    return await self._run(personas, old, comps)
+                finally:
+                    comps.close()
+            finally:
+                if cache is not None:
+                    cache.close()
 
     async def _run(self, personas: list[Persona], old: RunSpec | None, comps: Components) -> RunSummary:
         cfg, store = self.config, self.store
+        personas_hash = stable_hash([p.model_dump(exclude={"source"}) for p in personas])
         spec = old or RunSpec(aloe_bench_version=__version__, plugin_versions=self.host.versions(),
                               config=cfg.result_keys(), config_hash=cfg.config_hash(),
-                              components=component_specs(cfg, comps), personas_source=cfg.personas,
-                              personas_count=len(personas),
-                              personas_hash=stable_hash([p.model_dump(exclude={"source"}) for p in personas]),
-                              seed=cfg.seed)
+                              components=component_specs(cfg, comps), personas_source=redact_text(cfg.personas),
+                              personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed)
         if old is None:
             store.write_spec(spec)
-        elif old.personas_hash != stable_hash([p.model_dump(exclude={"source"}) for p in personas]):
+        elif old.personas_hash != personas_hash:
             raise ResumeConflictError(f"The personas of {cfg.personas!r} changed since {store.dir} was started.",
                                       "Resume with the same persona files or start a new run.")
+        if old is None or not store.personas_path.is_file():
+            store.write_personas(personas)
         stored_turns, _ = store.read_turns()
         stored_scores, _ = store.read_scores()
         convs = rebuild_conversations(personas, cfg.seed, stored_turns)
@@ -285,17 +322,16 @@ class Evaluation:
         transcripts = store.transcript_writer()
         scores_out = store.score_writer()
         scorer = Scorer(comps.judge, scores_out, cfg.judge, cfg.judge_samples, self.progress, self.usage["judge"])
-        scores: list[TurnScore] = list(stored_scores)
         pending: list[asyncio.Task] = []
 
         async def judge_task(items, turn):
             new = await scorer.score(items)
-            scores.extend(new)
             self.host.emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
                                       missing=sum(s.score is None for s in new)))
 
         try:
-            backlog = missing_score_items(convs, stored_scores, cfg.judge_samples)
+            backlog = missing_score_items(convs, stored_scores, cfg.judge_samples,
+                                          rejudge_missing=self.rejudge_missing)
             if backlog:
                 pending.append(asyncio.create_task(judge_task(backlog, 0)))
             for k in range(1, cfg.turns + 1):
@@ -325,7 +361,10 @@ class Evaluation:
             scores_out.close()
             self._report_usage(comps)
 
-        summary = summarize(cfg, spec, convs, scores, self.usage, self.host, str(store.dir))
+        # The summary is computed from what is on disk, exactly as `report` and `judge` see it.
+        final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True)
+        summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
+                            str(store.dir))
         store.write_summary(summary)
         store.write_spec(spec.model_copy(update={"finished": utc_now()}))
         self.host.emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
@@ -364,12 +403,13 @@ class Evaluation:
             sim = sim_replies[i]
             if not sim.ok:
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user="", reply=None,
-                         status="user_failed", error=sim.error)
+                         status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()})
             else:
                 rep = by_index[i]
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user=sim.text,
                          reply=rep.text if rep.ok else None, status="ok" if rep.ok else "model_failed",
-                         error=rep.error, reply_tokens=rep.completion_tokens or None)
+                         error=redact_text(rep.error), reply_tokens=rep.completion_tokens or None,
+                         usage={"user": sim.usage(), "model": rep.usage()})
             out.write(t)
             conv.turns.append(t)
             turns.append(t)
@@ -383,12 +423,51 @@ class Evaluation:
                 self.progress.usage(role, self.usage[role], backend.calls, backend.hits)
 
 
+def run_personas(store: RunStore, config: EvalConfig, host) -> list[Persona]:
+    """The personas of a stored run: its own personas.jsonl, else (runs made before it was
+    stored) its persona source, cut to its limit."""
+    stored = store.read_personas()
+    return stored if stored is not None else select_personas(config, host)
+
+
+def warn_transcript_gaps(store: RunStore, convs: Sequence[Conversation], turns: int) -> None:
+    """Warn when a stored run's transcripts lack turns (a run stopped early, a truncated or torn
+    file), with counts, so that nothing computed from them looks whole when it is not."""
+    short = [c for c in convs if sum(t.status == "ok" for t in c.turns) < turns]
+    if short:
+        have = sum(sum(t.status == "ok" for t in c.turns) for c in convs)
+        warnings.warn(f"{store.transcripts_path} holds {have} of {len(convs) * turns} turns: {len(short)} of "
+                      f"{len(convs)} conversation(s) are incomplete; only the stored replies are used.",
+                      AloeBenchWarning, stacklevel=2)
+
+
+def judgement_identity(judge_spec: str, protocol: str, samples: int, options: dict, judge) -> dict[str, Any]:
+    """What defines a re-scoring's scores: judge spec, protocol, mode, samples, the backend's
+    identity (what its provider says shapes its outputs: operational options such as retries or
+    timeouts are not in it), the protocol's options and sampling parameters, and prompt hashes
+    (secrets redacted). Stored as ``judgement.json``."""
+    d = judge.describe()
+    backend = getattr(judge, "backend", None)
+    return redact({"judge": judge_spec, "protocol": protocol, "mode": getattr(judge, "mode", "turn"),
+                   "samples": samples, "backend": backend.identity() if backend is not None else options,
+                   "kind": d.get("kind", ""), "protocol_options": d.get("options", {}),
+                   "prompt_hashes": d.get("prompt_hashes", {})})
+
+
+def default_judgement_name(judge_spec: str, protocol: str, mode: str, samples: int) -> str:
+    """``SPEC[-PROTOCOL]-MODE[-sN]``: the protocol when it is not ``aloe``, samples when above 1."""
+    parts = [judge_spec] + ([protocol] if protocol != "aloe" else []) + [mode] + ([f"s{samples}"] if samples > 1 else [])
+    return _slug("-".join(parts))
+
+
 async def rescore(run_dir: str | Path, judge_spec: str, host, *, name: str | None = None,
                   judge_protocol: str = "aloe", judge_mode: str | None = None, judge_options: dict | None = None,
                   judge_params: GenerationParams | None = None, samples: int = 1,
                   cache_path: str | Path | None = None, concurrency: int = 8,
-                  progress: Progress | None = None) -> tuple[RunSummary, Path]:
-    """Score a stored run's transcripts with another judge into ``judgements/NAME/``."""
+                  progress: Progress | None = None, rejudge_missing: bool = False) -> tuple[RunSummary, Path]:
+    """Score a stored run's transcripts with another judge into ``judgements/NAME/`` (resumable:
+    only replies without a score, or whose judge call failed, are judged). A re-scoring under an
+    existing name with a different identity (:func:`judgement_identity`) is refused."""
     base = RunStore(run_dir)
     spec = base.read_spec()
     old_cfg = EvalConfig.model_validate({**spec.config})
@@ -397,31 +476,70 @@ async def rescore(run_dir: str | Path, judge_spec: str, host, *, name: str | Non
                                      "judge_options": judge_options or {},
                                      "judge_params": judge_params or old_cfg.judge_params,
                                      "judge_samples": samples, "concurrency": concurrency})
-    name = name or _slug(f"{judge_spec}-{cfg.judge_mode}")
+    name = name or default_judgement_name(judge_spec, judge_protocol, cfg.judge_mode, samples)
     store = RunStore(run_dir, scores_name=name)
-    personas = select_personas(cfg, host)
-    turns, _ = base.read_turns()
-    convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True)
-    existing, _ = store.read_scores()
-    cache = CallCache(cache_path) if cache_path else None
-    comps = build_components(cfg, host, cache, need_model=False, need_user=False)
-    usage = Usage()
-    progress = progress or Progress()
-    writer = store.score_writer()
-    try:
-        items = missing_score_items(convs, existing, samples)
-        progress.start(len(items), 0, len(convs))
-        new = await Scorer(comps.judge, writer, judge_spec, samples, progress, usage).score(items)
-    finally:
-        writer.close()
-        comps.close()
-        if cache is not None:
-            cache.close()
-    rspec = spec.model_copy(update={"components": [c for c in spec.components if c.role != "judge"]
-                                    + component_specs(cfg, comps)})
-    summary = summarize(cfg, rspec, convs, existing + new, {"judge": usage}, host, str(base.dir))
-    store.write_summary(summary)
+    personas = run_personas(base, cfg, host)
+    with store.lock():
+        turns, _ = base.read_turns()
+        convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True)
+        warn_transcript_gaps(base, convs, cfg.turns)
+        cache = CallCache(cache_path) if cache_path else None
+        try:
+            comps = build_components(cfg, host, cache, need_model=False, need_user=False)
+            try:
+                identity = judgement_identity(judge_spec, judge_protocol, samples, cfg.judge_options, comps.judge)
+                _check_judgement(store, identity)
+                existing, _ = store.read_scores()
+                progress = progress or Progress()
+                writer = store.score_writer()
+                try:
+                    items = missing_score_items(convs, existing, samples, rejudge_missing=rejudge_missing)
+                    progress.start(len(items), 0, len(convs))
+                    await Scorer(comps.judge, writer, judge_spec, samples, progress, Usage()).score(items)
+                finally:
+                    writer.close()
+            finally:
+                comps.close()
+        finally:
+            if cache is not None:
+                cache.close()
+        rspec = spec.model_copy(update={"components": [c for c in spec.components if c.role != "judge"]
+                                        + component_specs(cfg, comps)})
+        summary = summarize(cfg, rspec, convs, store.read_scores(warn=False)[0], store.usage(), host, str(base.dir))
+        store.write_summary(summary)
     return summary, store.scores_dir
+
+
+def _check_judgement(store: RunStore, identity: dict[str, Any]) -> None:
+    """Write judgement.json for a new re-scoring; refuse one whose stored identity differs."""
+    path = store.judgement_path
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")).get("identity", {})
+        except (OSError, ValueError) as exc:
+            raise AloeBenchError(f"{path} is unreadable ({type(exc).__name__}).",
+                                 "Delete that re-scoring folder or choose another --name.") from None
+        if stable_hash(old) != stable_hash(identity):
+            diffs = diff_configs(_flat(old), _flat(identity))
+            raise ResumeConflictError(
+                f"{store.scores_dir} holds a re-scoring with a different identity ({'; '.join(diffs)}).",
+                "Choose another --name for this re-scoring, or repeat the stored settings.")
+        return
+    if store.scores_path.is_file():  # made before judgement.json existed: its identity is unknown
+        raise ResumeConflictError(f"{store.scores_dir} holds a re-scoring of unknown settings.",
+                                  "Choose another --name for this re-scoring.")
+    atomic_write_json(path, {"schema_version": 1, "identity": identity, "identity_hash": stable_hash(identity),
+                             "created": utc_now()})
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _slug(text: str) -> str:

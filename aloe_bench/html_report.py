@@ -15,6 +15,7 @@ slipped through could not run or fetch anything.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import json
@@ -26,9 +27,10 @@ from typing import Any, Sequence
 
 from aloe_bench import __version__
 from aloe_bench.errors import AloeBenchError
+from aloe_bench.records import RunSpec, RunSummary
 from aloe_bench.reporting import DEMO_SPECS, html_table, leaderboard_rows, num
 from aloe_bench.run_results import RunResult, load_result
-from aloe_bench.secrets import redact
+from aloe_bench.secrets import redact, redact_text
 from aloe_bench.store import atomic_write_text
 
 
@@ -151,8 +153,8 @@ def _setup(result: RunResult) -> str:
 def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[str]]:
     """The transcript browser's data (conversations in persona order) and warnings.
 
-    Persona texts come from the run's persona source; when it cannot be loaded here the browser
-    shows persona ids only, and a warning says why.
+    Persona texts come from the run's personas.jsonl (older runs: the run's persona source; when
+    that cannot be loaded here the browser shows persona ids only, and a warning says why).
     """
     warnings: list[str] = []
     if not result.has_transcripts():
@@ -160,18 +162,28 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
                                        "summaries only): the transcript browser is empty."]
     turns = result.read_turns()
     scores = result.read_scores()
+    expected = result.spec.personas_count * result.summary.turns
+    have = sum(t.status == "ok" for t in turns)
+    if have < expected:
+        warnings.append(f"{result.name}: transcripts.jsonl holds {have} of {expected} turns "
+                        f"({result.spec.personas_count} personas x {result.summary.turns}); the browser shows what "
+                        "is stored.")
     personas: dict[str, Any] = {}
-    try:
-        from aloe_bench.personas import load_personas
+    stored = result.store.read_personas()  # runs are self-contained: their personas travel with them
+    if stored is not None:
+        personas = {p.id: p for p in stored}
+    else:
+        try:
+            from aloe_bench.personas import load_personas
 
-        personas = {p.id: p for p in load_personas(result.spec.personas_source, host)}
-    except AloeBenchError as exc:
-        warnings.append(f"Persona texts unavailable ({exc.message}); showing persona ids only.")
+            personas = {p.id: p for p in load_personas(result.spec.personas_source, host)}
+        except AloeBenchError as exc:
+            warnings.append(f"Persona texts unavailable ({exc.message}); showing persona ids only.")
     by_conv: dict[str, dict[str, Any]] = {}
     for t in sorted(turns, key=lambda t: t.turn):
         conv = by_conv.setdefault(t.conversation_id, {"id": t.conversation_id, "persona": t.persona_id, "turns": []})
         conv["turns"].append({"k": t.turn, "user": t.user, "reply": t.reply, "status": t.status,
-                              "error": t.error, "scores": []})
+                              "error": redact_text(t.error) if t.error else t.error, "scores": []})
     index = {(c["id"], t["k"]): t for c in by_conv.values() for t in c["turns"]}
     for sc in sorted(scores, key=lambda s: s.sample):
         t = index.get((sc.conversation_id, sc.turn))
@@ -192,6 +204,14 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
     return {"conversations": convs}, warnings
 
 
+def redacted_result(result: RunResult) -> RunResult:
+    """A copy of ``result`` whose run spec and summary went through :func:`~aloe_bench.secrets.redact`:
+    reports are shared, so whatever a run folder holds, no secret reaches the page."""
+    spec = RunSpec.model_validate(redact(result.spec.model_dump(mode="json")))
+    summary = RunSummary.model_validate(redact(result.summary.model_dump(mode="json")))
+    return dataclasses.replace(result, spec=spec, summary=summary)
+
+
 def build_report(path: str | Path, *, host=None, judgement: str | None = None,
                  compare: Sequence[str | Path] = ()) -> HtmlReport:
     """Render the report of the run in ``path`` (``judgement`` picks a re-scoring; ``compare``
@@ -199,9 +219,11 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
     from aloe_bench.plots import curves_figure, figure_bytes, heatmap_figure
 
     result = load_result(path, judgement)
-    others = [load_result(p) for p in compare]
+    data, warnings = transcript_data(result, host)  # reads the run's own (unredacted) persona source
+    warnings = [redact_text(w) for w in warnings]
+    result = redacted_result(result)
+    others = [redacted_result(load_result(p)) for p in compare]
     s = result.summary
-    data, warnings = transcript_data(result, host)
 
     curve_runs = [result, *others]
     curve = _img(figure_bytes(curves_figure(curve_runs)), f"AL(k) curve of {s.model}",
@@ -221,6 +243,8 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
                         + (f'<ul class="muted">{notes_html}</ul>' if notes else ""))
 
     banners = []
+    if not result.complete:
+        banners.append(result.status_note() + " Its numbers do not cover the whole benchmark.")
     if s.user in DEMO_SPECS or s.judge in DEMO_SPECS:
         banners.append("Demo-quality protocol: the embedded SmolLM2 simulated the user and/or judged. These "
                        "scores are not comparable with the paper's (GPT-4o as simulator and judge).")

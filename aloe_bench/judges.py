@@ -113,14 +113,18 @@ class AloeJudge:
         fallback = [i for i, v in enumerate(verdicts) if v.score is None]
         if fallback:
             for i, v in zip(fallback, await self._score_text([batch[i] for i in fallback])):
-                verdicts[i] = v
+                spent = Usage()
+                spent.add(verdicts[i].usage)  # the probability call was made (and paid) too
+                spent.add(v.usage)
+                verdicts[i] = v.model_copy(update={"usage": spent})
         return verdicts
 
     async def _score_probs(self, batch: list[list[Message]]) -> list[Verdict]:
         probs = await self.backend.achoice_probs(batch, CHOICES, self.params)
         out = []
         for p in probs:
-            usage = Usage(calls=1, cached_calls=int(getattr(p, "cached", False)))
+            cached = bool(getattr(p, "cached", False))
+            usage = Usage(calls=1, cached_calls=int(cached)) if cached else getattr(p, "usage", None) or Usage(calls=1)
             if not p:
                 out.append(Verdict(score=None, raw="(no probabilities returned)", usage=usage))
                 continue
@@ -141,6 +145,7 @@ class AloeJudge:
         usage = [Usage() for _ in batch]
         convs = [list(m) for m in batch]
         raws: list[str] = [""] * len(batch)
+        errors: list[str | None] = [None] * len(batch)
         todo = list(range(len(batch)))
         for attempt in range(1, self.max_attempts + 1):
             seed = None if self.params.seed is None else self.params.seed + attempt - 1
@@ -150,6 +155,7 @@ class AloeJudge:
             for i, rep in zip(todo, replies):
                 usage[i].add(rep.usage())
                 raws[i] = rep.text if rep.ok else f"(error: {rep.error})"
+                errors[i] = None if rep.ok else rep.error
                 score = parse_score(rep.text) if rep.ok else None
                 if score is not None:
                     verdicts[i] = Verdict(score=score, rationale=split_rationale(rep.text), raw=rep.text,
@@ -162,8 +168,9 @@ class AloeJudge:
             todo = again
             if not todo:
                 break
-        for i in todo:
-            verdicts[i] = Verdict(score=None, raw=raws[i], attempts=self.max_attempts, usage=usage[i])
+        for i in todo:  # still no score: a failed last call is retried on resume, an unreadable answer is not
+            verdicts[i] = Verdict(score=None, raw=raws[i], attempts=self.max_attempts, usage=usage[i],
+                                  error=errors[i])
         return [v for v in verdicts if v is not None]
 
     def describe(self) -> dict[str, Any]:

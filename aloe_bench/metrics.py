@@ -165,7 +165,8 @@ def reply_length_per_turn(conversations: Sequence[Conversation], turns: int) -> 
 
 
 def alignment_metrics(data: RunData, *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Everything the summary's top level holds: al, n, missing, curve metrics, CIs, lengths."""
+    """Everything the summary's top level holds: al, n, missing, curve metrics, AL(1), AL(K) and
+    the range of the curve, CIs, lengths."""
     matrix = data.score_matrix()
     al, n = alignment_curve(matrix)
     replied = data.replied_matrix()
@@ -176,11 +177,15 @@ def alignment_metrics(data: RunData, *, resamples: int = 1000, seed: int = 0) ->
     else:
         cm = {"avg": al[0] if scored == 1 and al and al[0] is not None else None,
               "ir": None, "n_ir": None, "r2": None, "n_r2": None}
+    valid = [a for a in al if a is not None]
     return {
         "al": al,
         "n": n,
         "missing": missing,
         **cm,
+        "al_first": al[0] if al else None,
+        "al_last": al[-1] if al else None,
+        "al_range": (max(valid) - min(valid)) if valid else None,
         "ci": bootstrap_ci(matrix, resamples=resamples, seed=seed),
         "reply_length": reply_length_per_turn(data.conversations, data.turns),
     }

@@ -2,9 +2,10 @@
 ``results/LEADERBOARD.md`` and the AL(k) figure, regenerated from those folders.
 
 A published run keeps what a reader needs to check a number and nothing private:
-``run.json`` (configuration; secret-looking options redacted), ``summary.json`` (the metrics)
-and ``score_matrix.json`` (judge score per persona and turn, for CI bands and heatmaps). No
-transcripts, no judge rationales.
+``run.json`` (configuration) and ``summary.json`` (the metrics), both passed through
+:func:`aloe_bench.secrets.redact` on the way out (secret-named options, URL credentials, key
+shapes), whatever the run folder holds; and ``score_matrix.json`` (judge score per persona
+and turn, for CI bands and heatmaps). No transcripts, no judge rationales.
 
 ::
 
@@ -39,10 +40,13 @@ def publish_run(run_dir: str | Path, results_dir: str | Path = "results", *, nam
                 judgement: str | None = None, force: bool = False) -> Path:
     """Copy a finished run's summary (no transcripts) into ``results_dir/runs/NAME/``.
 
-    Refuses to replace an existing folder unless ``force``. Returns the new folder; call
+    Refuses an incomplete run, and to replace an existing folder unless ``force``. Returns the new folder; call
     :func:`update_results` afterwards to regenerate the leaderboard.
     """
     result = load_result(run_dir, judgement)
+    if not result.complete:
+        raise ConfigError(f"Only complete runs are published: {result.status_note()}",
+                          f"Finish it with `aloe-bench evaluate --output {run_dir} --resume` first.")
     name = name or default_name(result.summary.model)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ConfigError(f"Invalid result name {name!r}.", "Use letters, digits, '.', '_' and '-'.")

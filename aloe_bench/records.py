@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -91,6 +91,9 @@ class Turn(Record):
     error: str | None = None
     reply_tokens: int | None = None
     profile: str | None = None  # RLPA-style inferred profile, when the model writes one
+    #: Usage of the calls that produced this turn, by role (``user``, ``model``); summed over
+    #: every stored record (failed tries included) into the summary's usage.
+    usage: dict[str, Usage] = Field(default_factory=dict)
     created: str = Field(default_factory=utc_now)
 
 
@@ -124,7 +127,13 @@ class Conversation(Record):
 
 
 class TurnScore(Record):
-    """The judge's verdict on one reply. ``score`` is None when the judge gave no valid score."""
+    """The judge's verdict on one reply. ``score`` is None when the judge gave no valid score.
+
+    ``status`` says why a score is missing: ``unreadable`` (the judge answered, but no valid
+    score could be read after the re-asks: permanent, ``--rejudge-missing`` asks again) or
+    ``failed`` (the judge call itself failed after its retries: ``--resume`` asks again). When a
+    (conversation, turn, sample) is stored more than once, the last record is the one that counts.
+    """
 
     conversation_id: str
     persona_id: str
@@ -138,7 +147,17 @@ class TurnScore(Record):
     probs: dict[str, float] | None = None
     attempts: int = 1
     sample: int = 0  # repeated judge samples of the same reply
+    status: Literal["ok", "unreadable", "failed"] = "ok"
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
     created: str = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _status_of_missing_score(self) -> "TurnScore":
+        # Records written before ``status`` existed: a null score was an unreadable answer.
+        if self.score is None and self.status == "ok":
+            self.status = "unreadable"
+        return self
 
 
 class ComponentSpec(BaseModel):
@@ -176,8 +195,51 @@ class Interval(BaseModel):
     level: float = 0.95
 
 
+class RunFailures(BaseModel):
+    """What a run is missing, by kind. ``conversations``: conversations cut short by a failed
+    turn; ``unplayed``: conversations with turns never played (a run stopped early, a truncated
+    transcript); ``turns``: failed calls by role (``user``, ``model``); ``scores``: replies
+    without a score (``failed``: the judge call failed; ``unreadable``: answered, no valid score
+    after the re-asks; ``unscored``: never judged); ``errors``: the first error per role."""
+
+    conversations: int = 0
+    unplayed: int = 0
+    turns: dict[str, int] = Field(default_factory=lambda: {"user": 0, "model": 0})
+    scores: dict[str, int] = Field(default_factory=lambda: {"failed": 0, "unreadable": 0, "unscored": 0})
+    errors: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def retryable(self) -> bool:
+        """True when ``--resume`` could still do work (everything but unreadable answers)."""
+        return bool(self.conversations or self.unplayed or self.turns.get("user") or self.turns.get("model")
+                    or self.scores.get("failed") or self.scores.get("unscored"))
+
+    def lines(self) -> list[str]:
+        """Human-readable lines, one per kind of failure present."""
+        out = []
+        if self.conversations:
+            out.append(f"{self.conversations} conversation(s) cut short by a failed turn "
+                       f"(simulator {self.turns.get('user', 0)}, model {self.turns.get('model', 0)})")
+        if self.unplayed:
+            out.append(f"{self.unplayed} conversation(s) with turns not played yet")
+        if self.scores.get("failed"):
+            out.append(f"{self.scores['failed']} judge call(s) failed")
+        if self.scores.get("unscored"):
+            out.append(f"{self.scores['unscored']} reply(ies) not judged yet")
+        if self.scores.get("unreadable"):
+            out.append(f"{self.scores['unreadable']} judge answer(s) unreadable after the re-asks "
+                       "(kept as null; --rejudge-missing asks again)")
+        for role, err in self.errors.items():
+            out.append(f"first {role} error: {err}")
+        return out
+
+
 class RunSummary(Record):
-    """The result of a run; stored atomically as summary.json."""
+    """The result of a run; stored atomically as summary.json.
+
+    ``status`` is ``complete`` when nothing is left that ``--resume`` could do, else
+    ``incomplete``; summaries written before it existed read as ``unknown``.
+    """
 
     run_dir: str = ""
     model: str
@@ -187,6 +249,8 @@ class RunSummary(Record):
     personas_source: str
     personas_count: int
     turns: int
+    status: Literal["complete", "incomplete", "unknown"] = "unknown"
+    failures: RunFailures = Field(default_factory=RunFailures)
     al: list[float | None]
     n: list[int]
     missing: list[int]
@@ -195,6 +259,9 @@ class RunSummary(Record):
     n_ir: float | None
     r2: float | None
     n_r2: float | None
+    al_first: float | None = None
+    al_last: float | None = None
+    al_range: float | None = None
     ci: dict[str, Interval] = Field(default_factory=dict)
     reply_length: list[float | None] = Field(default_factory=list)
     usage: dict[str, Usage] = Field(default_factory=dict)

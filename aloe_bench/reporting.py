@@ -11,7 +11,10 @@ Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
 
     rank (str), run, model, user, judge, judge_mode, personas, personas_count, turns,
     avg, avg_low, avg_high, ir, ir_low, ir_high, n_ir, r2, al_first, al_last,
-    reply_words, cost, missing, protocol, comparable (bool)
+    reply_words, cost, missing, status, protocol, comparable (bool)
+
+``status`` is the run's ``complete`` / ``incomplete`` / ``unknown``; only complete runs get a
+rank (``—`` otherwise).
 
 Numbers are floats or None (undefined, e.g. N-IR of a flat curve). :data:`FORMATS` holds the
 built-in renderers ``render(rows, notes) -> str``, registered as reporters by
@@ -30,7 +33,7 @@ from aloe_bench.run_results import RunResult
 
 ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas", "personas_count", "turns",
               "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",
-              "reply_words", "cost", "missing", "protocol", "comparable")
+              "reply_words", "cost", "missing", "status", "protocol", "comparable")
 
 #: Settings that must match for two runs to be ranked together, with their display names.
 PROTOCOL_FIELDS = {
@@ -82,7 +85,7 @@ def _row(result: RunResult) -> dict[str, Any]:
         "al_first": s.al[0] if s.al else None, "al_last": s.al[-1] if s.al else None,
         "reply_words": _mean(s.reply_length),
         "cost": sum(u.cost for u in s.usage.values()) if s.usage else None,
-        "missing": sum(s.missing), "protocol": "A", "comparable": True,
+        "missing": sum(s.missing), "status": s.status, "protocol": "A", "comparable": True,
         "_scored_turns": len(scored),
     }
 
@@ -95,11 +98,16 @@ def _describe(protocol: dict[str, Any]) -> str:
 def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (see :data:`ROW_FIELDS`) sorted by protocol then Average (best first), and notes.
 
+    Only complete runs are ranked; incomplete ones (or runs of unknown status) passed in are
+    listed after them with rank ``—`` and a note saying what they lack.
+
     Protocol ``A`` is the one most runs share (ties: the one holding the best Average); rows of
     other protocols get ``comparable=False``.
     """
-    rows = [_row(r) for r in results]
-    protocols = [protocol_of(r) for r in results]
+    ranked = [r for r in results if r.complete]
+    unranked = [r for r in results if not r.complete]
+    rows = [_row(r) for r in ranked]
+    protocols = [protocol_of(r) for r in ranked]
     groups: list[dict[str, Any]] = []
     members: list[list[int]] = []
     for i, p in enumerate(protocols):
@@ -149,6 +157,11 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
         notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
+    for result in unranked:  # shown when asked for, marked, never ranked with complete runs
+        row = _row(result)
+        row.update(rank="—", protocol="—", comparable=False)
+        rows.append(row)
+        notes.append(result.status_note() + " Not ranked.")
     for r in rows:
         del r["_scored_turns"]
     return rows, notes

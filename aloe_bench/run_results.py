@@ -11,8 +11,10 @@ conversations, like the summary's intervals of Average and IR.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -111,6 +113,27 @@ class RunResult:
     _ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
 
     @property
+    def status(self) -> str:
+        """``complete``, ``incomplete``, or ``unknown`` (a summary written before aloe-bench
+        recorded the status: ``aloe-bench evaluate --resume`` on the run writes a new one)."""
+        return self.summary.status
+
+    @property
+    def complete(self) -> bool:
+        """True only for runs whose summary says ``complete``."""
+        return self.summary.status == "complete"
+
+    def status_note(self) -> str:
+        """One line saying why this result is not complete (empty when it is)."""
+        if self.complete:
+            return ""
+        if self.summary.status == "unknown":
+            return (f"{self.name}: status unknown (made before aloe-bench recorded whether a run is complete); "
+                    f"`aloe-bench evaluate --output {self.path} --resume` with its settings records it.")
+        what = "; ".join(self.summary.failures.lines()) or "see its summary.json"
+        return f"{self.name} is INCOMPLETE: {what}."
+
+    @property
     def label(self) -> str:
         """Short legend label: the model spec (callers disambiguate duplicates)."""
         return self.summary.model
@@ -148,13 +171,15 @@ def load_result(path: str | Path, judgement: str | None = None) -> RunResult:
     else:
         run_dir = path
     store = RunStore(run_dir, scores_name=judgement)
-    spec = store.read_spec()
+    with _reading(store.spec_path):
+        spec = store.read_spec()
     if judgement is not None and not store.scores_dir.is_dir():
         existing = sorted(p.name for p in (run_dir / "judgements").glob("*") if p.is_dir())
         raise DataError(f"{run_dir} has no re-scoring named {judgement!r}.",
                         f"Available: {', '.join(existing) or 'none'}.")
     try:
-        summary = store.read_summary()
+        with _reading(store.summary_path, unicode=False):
+            summary = store.read_summary()
     except ValueError as exc:  # pydantic ValidationError is a ValueError
         raise DataError(f"{store.summary_path} is not a valid run summary ({type(exc).__name__}).") from None
     name = run_dir.name if judgement is None else f"{run_dir.name}/{judgement}"
@@ -163,14 +188,32 @@ def load_result(path: str | Path, judgement: str | None = None) -> RunResult:
     return result
 
 
+@contextmanager
+def _reading(path: Path, *, unicode: bool = True):
+    """Turn a file that cannot be read (or, with ``unicode``, is not UTF-8) into a
+    :class:`DataError` naming ``path``."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        if not unicode:
+            raise
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+                        "Restore the file from a copy, or re-run into a new folder.") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror or type(exc).__name__}.") from None
+
+
 def _load_matrix(store: RunStore, k: int) -> ScoreMatrix | None:
     if store.scores_path.is_file():
-        turns = store.read_turns()[0] if store.transcripts_path.is_file() else []
-        return build_score_matrix(turns, store.read_scores()[0], k)
+        with _reading(store.transcripts_path):
+            turns = store.read_turns()[0] if store.transcripts_path.is_file() else []
+        with _reading(store.scores_path):
+            return build_score_matrix(turns, store.read_scores()[0], k)
     stored = store.scores_dir / SCORE_MATRIX_FILE
     if stored.is_file():
         try:
-            data = json.loads(stored.read_text(encoding="utf-8"))
+            with _reading(stored):
+                data = json.loads(stored.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise DataError(f"{stored} is not valid JSON ({exc.msg}).") from None
         return ScoreMatrix.from_json(data, stored)
@@ -190,6 +233,9 @@ def expand_result_paths(paths: list[str] | tuple[str, ...], *, judgements: bool 
             if not found:
                 raise DataError(f"{p} is neither a run folder nor a folder of run folders (no run.json).",
                                 "Pass the --output folder of an `aloe-bench evaluate` run.")
+        elif p.exists():
+            raise DataError(f"{p} is a file, not a run folder.",
+                            "Pass the --output folder of an `aloe-bench evaluate` run.")
         else:
             raise DataError(f"{p} does not exist.")
         for run in found:
@@ -201,15 +247,31 @@ def expand_result_paths(paths: list[str] | tuple[str, ...], *, judgements: bool 
     return out
 
 
-def load_results(paths: list[str] | tuple[str, ...], *, judgements: bool = False) -> list[RunResult]:
-    """:func:`load_result` over :func:`expand_result_paths`; the same folder twice is loaded once."""
+def load_results(paths: list[str] | tuple[str, ...], *, judgements: bool = False,
+                 on_error: Callable[[Path, DataError], None] | None = None) -> list[RunResult]:
+    """:func:`load_result` over :func:`expand_result_paths`; the same folder twice is loaded once.
+
+    Without ``on_error`` the first result that cannot be loaded raises its :class:`DataError`.
+    With it, such a result is skipped and ``on_error(path, error)`` is called (to warn); only
+    when no result at all loads is that a :class:`DataError`."""
     seen: set[Path] = set()
     results = []
+    skipped = 0
     for p in expand_result_paths(paths, judgements=judgements):
         key = p.resolve()
         if key not in seen:
             seen.add(key)
-            results.append(load_result(p))
+            if on_error is None:
+                results.append(load_result(p))
+                continue
+            try:
+                results.append(load_result(p))
+            except DataError as exc:
+                skipped += 1
+                on_error(p, exc)
+    if skipped and not results:
+        raise DataError(f"No run could be loaded ({skipped} skipped, see the warnings above).",
+                        "Fix or remove the broken run folders, or pass working ones.")
     return results
 
 

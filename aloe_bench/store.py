@@ -6,10 +6,15 @@
     RUN_DIR/transcripts.jsonl   one Turn per line (append-only, flushed per record)
     RUN_DIR/scores.jsonl        one TurnScore per line (append-only, flushed per record)
     RUN_DIR/summary.json        RunSummary (atomic)
-    RUN_DIR/judgements/NAME/    re-scorings by `aloe-bench judge`: scores.jsonl + summary.json
+    RUN_DIR/personas.jsonl      the run's personas (atomic), so the folder is self-contained
+    RUN_DIR/judgements/NAME/    re-scorings by `aloe-bench judge`: judgement.json (what defines
+                                the re-scoring), scores.jsonl, summary.json
+    RUN_DIR/.lock               held by the one process that writes the folder
 
 A torn last line (a process killed mid-write) is ignored on read, reported, and cut off before
-the next append so new records never fuse with it.
+the next append so new records never fuse with it. A record stored twice counts once, the last
+one winning (a failed turn or judge call tried again on resume); two successful records for the
+same turn mean two writers and are reported.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from typing import Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from aloe_bench.errors import DataError
-from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
+from aloe_bench.errors import AloeBenchWarning, DataError, RunLockedError
+from aloe_bench.records import SCHEMA_VERSION, Persona, RunSpec, RunSummary, Turn, TurnScore, Usage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -95,7 +100,7 @@ def read_jsonl(path: Path, model: type[T]) -> tuple[list[T], int]:
                 raise DataError(f"{path}:{i + 1} was written by a newer aloe-bench (schema "
                                 f"{obj['schema_version']}).", "Upgrade aloe-bench to read it.")
             out.append(model.model_validate(obj))
-        except (json.JSONDecodeError, ValidationError, AttributeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, ValidationError, AttributeError) as exc:
             if i == last:  # no trailing newline: the process died mid-write
                 torn += 1
                 continue
@@ -125,12 +130,92 @@ class JsonlWriter:
         self._fh.close()
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, AloeBenchWarning, stacklevel=3)
+
+
+class RunLock:
+    """Exclusive lock on a run folder (``RUN_DIR/.lock``, an OS file lock through ``filelock``):
+    one process at a time writes a run folder. The lock dies with its process, so a killed run
+    never leaves a stale lock; ``.lock.owner`` names the holder for the error message."""
+
+    def __init__(self, run_dir: Path, *, clean: tuple[Path, ...] = ()):
+        from filelock import FileLock
+
+        self.dir = run_dir
+        self.clean = clean or (run_dir,)
+        self._lock = FileLock(str(run_dir / ".lock"))
+        self._owner = run_dir / ".lock.owner"
+
+    def acquire(self) -> None:
+        """Take the lock now or raise :class:`RunLockedError` naming the process that holds it."""
+        import socket
+        import sys
+
+        from filelock import Timeout
+
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise RunLockedError(f"{self.dir} is in use by {self._holder()}.",
+                                 "Wait for that run to finish (or stop it), or choose another --output folder.") from None
+        from aloe_bench.records import utc_now
+        from aloe_bench.secrets import redact_argv
+
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now(),
+                "command": " ".join(["aloe-bench", *redact_argv(sys.argv[1:])])}
+        atomic_write_json(self._owner, info)
+        for folder in self.clean:
+            remove_stale_temp_files(folder)
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self._owner.read_text(encoding="utf-8"))
+            return f"process {info['pid']} on {info['host']} since {info['since']} ({info['command']})"
+        except (OSError, ValueError, KeyError):
+            return "another process"
+
+    def release(self) -> None:
+        """Release the lock (the owner file is removed first, while still held)."""
+        try:
+            self._owner.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete ``.NAME.*.tmp`` files an atomic write left behind when its process was killed.
+    Called while holding the folder's :class:`RunLock`. Returns how many were removed."""
+    removed = 0
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 class RunStore:
     """One run folder."""
 
     def __init__(self, run_dir: str | Path, scores_name: str | None = None):
         self.dir = Path(run_dir)
         self.scores_dir = self.dir / "judgements" / scores_name if scores_name else self.dir
+
+    def lock(self) -> RunLock:
+        """The folder's write lock (use as a context manager); stale temp files of killed atomic
+        writes are removed once it is held."""
+        return RunLock(self.dir, clean=(self.dir, self.scores_dir))
 
     # paths
     @property
@@ -148,6 +233,15 @@ class RunStore:
     @property
     def summary_path(self) -> Path:
         return self.scores_dir / "summary.json"
+
+    @property
+    def personas_path(self) -> Path:
+        return self.dir / "personas.jsonl"
+
+    @property
+    def judgement_path(self) -> Path:
+        """What defines a re-scoring (only in ``judgements/NAME/``)."""
+        return self.scores_dir / "judgement.json"
 
     def exists(self) -> bool:
         """True when the folder holds a run (run.json)."""
@@ -167,23 +261,50 @@ class RunStore:
         """Write run.json atomically."""
         atomic_write_json(self.spec_path, spec)
 
-    def read_turns(self) -> tuple[list[Turn], int]:
+    def read_turns(self, *, warn: bool = True) -> tuple[list[Turn], int]:
         """Stored turns and the torn-line count. A turn stored twice (a failed turn tried again on
-        resume) counts once: the last record wins."""
+        resume) counts once: the last record wins. Two successful records of one turn (two
+        processes wrote the folder) and a torn last line are reported as warnings."""
         turns, torn = read_jsonl(self.transcripts_path, Turn)
-        latest = {(t.conversation_id, t.turn): t for t in turns}
-        return list(latest.values()), torn
+        latest = _last_wins(turns, lambda t: (t.conversation_id, t.turn), lambda t: t.status == "ok",
+                            self.transcripts_path, warn)
+        if torn and warn:
+            _warn(f"{self.transcripts_path}: ignored a torn last line (a run was killed mid-write); "
+                  f"{len(latest)} turns read.")
+        return latest, torn
 
-    def read_scores(self) -> tuple[list[TurnScore], int]:
-        """Stored scores (deduplicated by (conversation, turn, sample)) and torn-line count."""
+    def read_scores(self, *, warn: bool = True) -> tuple[list[TurnScore], int]:
+        """Stored scores, one per (conversation, turn, sample): the last record wins (a failed
+        judge call asked again on resume), and the torn-line count."""
         scores, torn = read_jsonl(self.scores_path, TurnScore)
-        seen, out = set(), []
-        for s in scores:
-            key = (s.conversation_id, s.turn, s.sample)
-            if key not in seen:
-                seen.add(key)
-                out.append(s)
-        return out, torn
+        latest = _last_wins(scores, lambda s: (s.conversation_id, s.turn, s.sample), lambda s: s.status == "ok",
+                            self.scores_path, warn)
+        if torn and warn:
+            _warn(f"{self.scores_path}: ignored a torn last line (a run was killed mid-write); "
+                  f"{len(latest)} scores read.")
+        return latest, torn
+
+    def usage(self) -> dict[str, Usage]:
+        """Usage and cost per role over every stored record of this score set, failed tries and
+        superseded records included: what the whole run cost across all its invocations."""
+        out: dict[str, Usage] = {}
+        if self.scores_dir == self.dir:
+            for t in read_jsonl(self.transcripts_path, Turn)[0]:
+                for role, u in t.usage.items():
+                    out.setdefault(role, Usage()).add(u)
+        for s in read_jsonl(self.scores_path, TurnScore)[0]:
+            out.setdefault("judge", Usage()).add(s.usage)
+        return out
+
+    def write_personas(self, personas: list[Persona]) -> None:
+        """Store the run's personas (atomically) so reports and re-scorings need no source."""
+        atomic_write_text(self.personas_path, "".join(p.model_dump_json() + "\n" for p in personas))
+
+    def read_personas(self) -> list[Persona] | None:
+        """The run's stored personas, or None for runs made before they were stored."""
+        if not self.personas_path.is_file():
+            return None
+        return read_jsonl(self.personas_path, Persona)[0]
 
     def read_summary(self) -> RunSummary:
         """The stored summary; a clear error when the run has none yet."""
@@ -203,6 +324,22 @@ class RunStore:
     def score_writer(self) -> JsonlWriter:
         """Appender for scores.jsonl (of this store's score set)."""
         return JsonlWriter(self.scores_path)
+
+
+def _last_wins(records: list[T], key, ok, path: Path, warn: bool) -> list[T]:
+    """One record per key, the last one winning, in order of first appearance; warn when a key
+    has two successful records (two writers, or a corrupted folder)."""
+    latest: dict = {}
+    doubled = 0
+    for r in records:
+        k = key(r)
+        if k in latest and ok(latest[k]) and ok(r):
+            doubled += 1
+        latest[k] = r
+    if doubled and warn:
+        _warn(f"{path}: {doubled} record(s) stored twice (two processes wrote this run folder?); the last one "
+              "of each counts. Check the run, or re-run it into a new folder.")
+    return list(latest.values())
 
 
 def iter_run_dirs(paths: list[str]) -> Iterator[Path]:

@@ -28,14 +28,15 @@ def hooks_markdown() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _walk(cmd, path, out):
+def _walk(cmd, path, out, parent=None):
     import click
 
-    ctx = click.Context(cmd, info_name=" ".join(path))
+    # Each command's own context settings, inherited as at run time (e.g. -h, --help).
+    ctx = click.Context(cmd, info_name=path[-1], parent=parent, **(cmd.context_settings or {}))
     out += [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).rstrip(), "```", ""]
     if isinstance(cmd, click.Group):
         for sub in sorted(cmd.list_commands(ctx)):
-            _walk(cmd.get_command(ctx, sub), path + [sub], out)
+            _walk(cmd.get_command(ctx, sub), path + [sub], out, ctx)
 
 
 def cli_markdown() -> str:

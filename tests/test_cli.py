@@ -75,4 +75,4 @@ def test_config_file_keys_match_cli(with_fake_plugin, tmp_path):
 
 def test_not_a_run_folder(tmp_path):
     res = run_cli("judge", str(tmp_path), "--judge", "x")
-    assert res.returncode == 2 and "is not a run folder" in res.stderr
+    assert res.returncode == 1 and "is not a run folder" in res.stderr

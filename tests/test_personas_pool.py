@@ -357,5 +357,5 @@ def test_cli_grow_without_seeds_for_new_pool_in_other_kind(tmp_path, litellm_env
     seeds.write_text("")
     res = run_cli(["personas", "grow", "--kind", "personality", "--generator", "litellm:openai/aloe-test",
                    "--pool", str(tmp_path / "x.jsonl"), "--seeds", str(seeds), "--no-leak-check", "--quiet"])
-    assert res.exit_code == 2 and "holds no entries" in res.output
+    assert res.exit_code == 1 and "holds no entries" in res.output
     assert not litellm_env.chat_requests()

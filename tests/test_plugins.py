@@ -60,7 +60,7 @@ def test_duplicate_name_names_both_plugins(with_fake_plugin, monkeypatch):
         PluginHost().judges
     assert "'core.roles'" in str(info.value) and "'fake'" in str(info.value)
     proc = run_cli("plugins")
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "registered by two plugins: 'core.roles' and 'fake'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

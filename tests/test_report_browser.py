@@ -85,7 +85,7 @@ def test_report_cli_writes_file_and_figures(runs, tmp_path):
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
         "al_curve.png", "al_curve.svg", "heatmap.png", "heatmap.svg"]
     res = CliRunner().invoke(cli, ["report", str(tmp_path)])
-    assert res.exit_code == 2 and "is not a run folder" in res.output
+    assert res.exit_code == 1 and "is not a run folder" in res.output
 
 
 def test_report_of_published_run_says_transcripts_are_absent(runs, tmp_path):

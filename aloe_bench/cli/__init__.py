@@ -35,7 +35,7 @@ class AloeGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             _print_error(exc.message, exc.hint)
-            ctx.exit(2)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -66,6 +66,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     The paper protocol (GPT-4o as user simulator and judge):
       aloe-bench evaluate --model hf:Qwen/Qwen2-7B-Instruct --preset aloe-paper
     """
+    install_warning_display()
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -81,8 +82,35 @@ def _add_plugin_commands() -> None:
     default_host().add_commands(cli)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """aloe-bench's own warnings print as one ``Warning:`` line; others keep Python's format."""
+    from aloe_bench.errors import AloeBenchWarning
+
+    if issubclass(category, AloeBenchWarning):
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[yellow]Warning:[/] {escape(str(message))}")
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = None
+
+
+def install_warning_display() -> None:
+    """Route :class:`~aloe_bench.errors.AloeBenchWarning` to one-line output on stderr."""
+    import warnings
+
+    global _python_showwarning
+    if _python_showwarning is None:
+        _python_showwarning = warnings.showwarning
+        warnings.showwarning = _show_warning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    install_warning_display()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("ALOE_BENCH_DEBUG"))
     try:
         _add_plugin_commands()
@@ -90,5 +118,5 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _print_error(exc.message, exc.hint)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     cli.main(args=argv, prog_name="aloe-bench")

@@ -8,7 +8,7 @@ import shlex
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
@@ -31,7 +31,7 @@ def build_config(cli_values: dict[str, Any], preset: str | None, config_file: st
     from pydantic import ValidationError
 
     from aloe_bench.cli.common import load_toml
-    from aloe_bench.config import EvalConfig
+    from aloe_bench.config import EvalConfig, config_error
 
     data: dict[str, Any] = {}
     if preset:
@@ -44,10 +44,7 @@ def build_config(cli_values: dict[str, Any], preset: str | None, config_file: st
     try:
         return EvalConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"Invalid setting {where!r}: {first['msg']}.",
-                          "See `aloe-bench evaluate --help` for the accepted keys.") from None
+        raise config_error(exc, config_file) from None
 
 
 def default_output(config) -> Path:
@@ -63,6 +60,23 @@ def cache_path() -> Path:
     from aloe_bench.personas.official import cache_dir
 
     return cache_dir() / "calls.sqlite"
+
+
+def resume_hint(argv: Sequence[str], output: Path) -> str:
+    """The command line that resumes this run (``argv``: the arguments after the program name),
+    with secrets (``--model-option api_key=...``, URL credentials, key shapes) shown as
+    ``<redacted>`` and, when any were, a note on how to pass them."""
+    from aloe_bench.secrets import redact_argv
+
+    args = [a for a in argv if a != "--resume"]
+    shown = redact_argv(args)
+    cmd = "aloe-bench " + " ".join(shlex.quote(a) for a in shown)
+    if not any(a in ("--output", "-o") or a.startswith("--output=") for a in args):
+        cmd += f" --output {shlex.quote(str(output))}"
+    cmd += " --resume"
+    if shown != args:
+        cmd += "\n  (secrets are not shown: pass them again, or set them in the environment)"
+    return cmd
 
 
 @click.command("evaluate")
@@ -87,6 +101,7 @@ def cache_path() -> Path:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these options.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL-TIMESTAMP).")
 @click.option("--resume", is_flag=True, help="Continue the run in --output, making only the missing calls.")
+@click.option("--rejudge-missing", is_flag=True, help="With --resume: also ask the judge again for replies whose answers stayed unreadable.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the shared call cache.")
 @click.option("--bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples for CIs (default 1000).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
@@ -94,13 +109,17 @@ def command(**opts: Any) -> None:
     """Evaluate a model on ALOE: simulated users over K turns, every reply judged 1-5.
 
     Prints AL(k) per turn, Average, IR, N-IR and R2 with bootstrap confidence intervals, and
-    writes run.json, transcripts.jsonl, scores.jsonl and summary.json to the run folder.
+    writes run.json, personas.jsonl, transcripts.jsonl, scores.jsonl and summary.json to the run
+    folder. Exit code 0: the run is complete; 3: it is incomplete (calls failed after their
+    retries; what failed and the resume command are printed); 1: an error; 2: a usage error.
     """
     from aloe_bench.cli.common import console, parse_options
     from aloe_bench.cli.progress import RichProgress_
-    from aloe_bench.cli.summary import print_summary
+    from aloe_bench.cli.summary import exit_for_status, print_summary
     from aloe_bench.harness import Evaluation
     from aloe_bench.plugins import default_host
+    from aloe_bench.preflight import check_cache_writable, check_run_dir_writable
+    from rich.markup import escape
 
     values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
                                    "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap")}
@@ -124,20 +143,24 @@ def command(**opts: Any) -> None:
                       "paper. For the paper protocol use --preset aloe-paper (gpt-4o) or --preset aloe-code "
                       "(gpt-4o-mini), or name any --user/--judge model.")
     output = Path(opts["output"]) if opts["output"] else default_output(config)
-    resume_cmd = "aloe-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "--resume")
-    if "--output" not in sys.argv and "-o" not in sys.argv:
-        resume_cmd += f" --output {shlex.quote(str(output))}"
-    resume_cmd += " --resume"
+    check_run_dir_writable(output)  # before any model call: fail in one line, not after paying
+    if config.cache:
+        check_cache_writable(cache_path())
+    resume_cmd = resume_hint(sys.argv[1:], output)
     console.print(f"Run folder: [bold]{output}[/]")
     host = default_host()
     quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
     progress = RichProgress_(console, enabled=not quiet)
-    ev = Evaluation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress)
+    if opts["rejudge_missing"] and not opts["resume"]:
+        raise ConfigError("--rejudge-missing needs --resume.", "Add --resume to ask the judge again in an existing run.")
+    ev = Evaluation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress,
+                    rejudge_missing=opts["rejudge_missing"])
     try:
         with progress:
             summary = asyncio.run(ev.run())
     except KeyboardInterrupt:
-        console.print(f"\n[yellow]Stopped.[/] Every finished turn is saved. Resume with:\n  {resume_cmd}")
+        console.print(f"\n[yellow]Stopped.[/] Every finished turn is saved. Resume with:\n  {escape(resume_cmd)}")
         raise SystemExit(130) from None
     print_summary(summary)
     console.print(f"Results in [bold]{output}[/] (summary.json). Report: aloe-bench report {output}")
+    exit_for_status(summary, resume_cmd)

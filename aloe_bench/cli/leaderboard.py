@@ -12,16 +12,19 @@ import click
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
 @click.option("--judgements", is_flag=True,
               help="Also list every re-scoring (RUN_DIR/judgements/NAME) as its own row.")
+@click.option("--include-incomplete", is_flag=True,
+              help="Also list incomplete runs (and runs of unknown status), marked and not ranked.")
 @click.option("--plot", "plots", multiple=True, type=click.Path(dir_okay=False),
               help="Also draw the runs' AL(k) curves to FILE (.png, .svg or .pdf; repeatable).")
-def command(run_dirs, fmt, output, judgements, plots):
+def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
     """Compare runs: model, simulator, judge, personas, Average AL and IR with 95% CIs, N-IR, R2,
     AL(1), AL(K), reply length and cost, sorted by Average.
 
     RUN_DIR is a run folder, a RUN_DIR/judgements/NAME re-scoring, or a folder of run folders
     (e.g. results/runs). Runs whose protocols differ (user simulator, judge, judge mode,
     persona set, turns, prompt versions) are not ranked together: ranks restart per protocol
-    (A1, A2, B1) and a note says what differs.
+    (A1, A2, B1) and a note says what differs. Incomplete runs (a run that `--resume` could
+    still add to) are left out with a warning, or listed unranked with --include-incomplete.
 
     \b
     Example:
@@ -29,14 +32,35 @@ def command(run_dirs, fmt, output, judgements, plots):
     """
     from pathlib import Path
 
+    from rich.markup import escape
+
     from aloe_bench.cli.common import console
+    from aloe_bench.errors import DataError
     from aloe_bench.plugins import default_host
+    from aloe_bench.preflight import check_output_file_writable
     from aloe_bench.reporting import leaderboard_rows
     from aloe_bench.run_results import load_results
     from aloe_bench.store import atomic_write_text
 
     render = default_host().reporters.get(fmt).factory()
-    results = load_results(run_dirs, judgements=judgements)
+    for target, option in [(output, "--output"), *((p, "--plot") for p in plots)]:
+        if target:
+            check_output_file_writable(target, option=option)
+
+    def skip(path, error) -> None:
+        console.print(f"[yellow]Warning:[/] skipped {escape(str(path))}: {escape(error.message)}", soft_wrap=True)
+
+    results = load_results(run_dirs, judgements=judgements, on_error=skip)
+    if not include_incomplete:
+        for r in results:
+            if not r.complete:
+                console.print(f"[yellow]Warning:[/] left out {escape(r.status_note())} "
+                              "(--include-incomplete lists it, unranked)")
+        results = [r for r in results if r.complete]
+        if not results:
+            raise DataError("None of the given runs is complete.",
+                            "Finish them with `aloe-bench evaluate --output RUN_DIR --resume`, or pass "
+                            "--include-incomplete to list them unranked.")
     rows, notes = leaderboard_rows(results)
     text = render(rows, notes)
     if output:

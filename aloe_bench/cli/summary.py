@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from aloe_bench.cli.common import fmt, out
+from aloe_bench.cli.common import console, fmt, out
+from aloe_bench.errors import EXIT_INCOMPLETE
 from aloe_bench.records import RunSummary
+
+
+def exit_for_status(s: RunSummary, resume_cmd: str) -> None:
+    """An incomplete run prints what failed and how to resume it, then exits with code 3; a
+    complete run returns (exit code 0). Unreadable judge answers are reported either way."""
+    from rich.markup import escape
+
+    if s.status == "complete":
+        if s.failures.scores.get("unreadable"):
+            console.print(f"[yellow]Note:[/] {s.failures.scores['unreadable']} judge answer(s) stayed unreadable "
+                          "after the re-asks (null scores, not counted in AL).")
+        return
+    console.print("[bold red]Incomplete run:[/] these numbers do not cover the whole benchmark.")
+    for line in s.failures.lines():
+        console.print(f"  - {escape(line)}")
+    console.print(f"Resume with:\n  {escape(resume_cmd)}")
+    raise SystemExit(EXIT_INCOMPLETE)
 
 
 def print_summary(s: RunSummary) -> None:
     """AL(k)/N(k) per turn, then Average, IR, N-IR, R2 with CIs, then usage per role."""
     from rich.table import Table
 
+    flag = "" if s.status == "complete" else f"  [{s.status.upper()}]"
     curve = Table(title=f"ALOE: {s.model}  (user {s.user}, judge {s.judge}/{s.judge_mode}, "
-                        f"{s.personas_count} personas)")
+                        f"{s.personas_count} personas){flag}")
     curve.add_column("turn k", justify="right")
     curve.add_column("AL(k)", justify="right")
     curve.add_column("N(k)", justify="right")
@@ -33,9 +52,8 @@ def print_summary(s: RunSummary) -> None:
     head.add_row("IR (slope)", fmt(s.ir, 4), ci("ir"))
     head.add_row("N-IR", fmt(s.n_ir, 4) if s.n_ir is not None else "undefined (flat curve)", "")
     head.add_row("R2", fmt(s.r2), "")
-    scored = [a for a in s.al if a is not None]
-    if scored:
-        head.add_row("AL(1) / AL(K) / range", f"{fmt(s.al[0])} / {fmt(s.al[-1])} / {fmt(max(scored) - min(scored))}", "")
+    if s.al_range is not None:
+        head.add_row("AL(1) / AL(K) / range", f"{fmt(s.al_first)} / {fmt(s.al_last)} / {fmt(s.al_range)}", "")
     out.print(head)
     if s.usage:
         use = Table(title="usage")

@@ -19,9 +19,9 @@ import re
 from collections import Counter
 from typing import Any, Sequence
 
-from aloe_bench.components import ChatModel, GenerationParams, Reply
+from aloe_bench.components import ChatModel, ChoiceProbs, GenerationParams, Reply
 from aloe_bench.errors import ConfigError, MissingDependencyError
-from aloe_bench.records import Message
+from aloe_bench.records import Message, Usage
 
 from aloe_bench_litellm.redact import env_secrets, public_options, scrub
 from aloe_bench_litellm.retry import backoff_delay, classify, retry_after
@@ -122,6 +122,10 @@ class LiteLLMModel(ChatModel):
     keyword options go to ``litellm.acompletion`` unchanged.
     """
 
+    #: A hosted model id (plus endpoint and options, see :meth:`identity`) names the model that
+    #: answers, not this plugin's code: cached replies survive a new aloe-bench-litellm release.
+    identity_pins_replies = True
+
     def __init__(self, model: str, *, api_base: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 5, concurrency: int | None = None,
                  logprobs: Any = False, top_logprobs: int = MAX_TOP_LOGPROBS, backoff_base: float = 0.5,
@@ -176,7 +180,8 @@ class LiteLLMModel(ChatModel):
         return [s for s in [self._api_key, *env_secrets()] if s]
 
     def scrub(self, text: str) -> str:
-        """``text`` with this model's API key (and any key-like string) replaced by ``***``."""
+        """``text`` with this model's API key, credential environment variables and anything
+        :func:`aloe_bench.secrets.redact_text` finds (URL credentials, key shapes) redacted."""
         return scrub(text, self._secrets())
 
     # -- requests -------------------------------------------------------------------------------
@@ -295,6 +300,10 @@ class LiteLLMModel(ChatModel):
             probs = choice_probs_from_response(response, choices)
             if probs is None:
                 self.stats["no_logprobs"] += 1
-            return probs
+                return None
+            usage = _field(response, "usage")
+            return ChoiceProbs(probs, Usage(calls=1, prompt_tokens=int(_field(usage, "prompt_tokens") or 0),
+                                            completion_tokens=int(_field(usage, "completion_tokens") or 0),
+                                            cost=self._cost(response)))
 
         return list(await asyncio.gather(*(one(m) for m in batch)))

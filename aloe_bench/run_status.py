@@ -1,0 +1,51 @@
+"""Is a run complete? What a run folder is missing, counted by kind.
+
+A run is *complete* when nothing is left that ``--resume`` could do: every conversation has all
+its turns, every reply has a score record for every judge sample, and no judge call failed.
+Permanent outcomes (a judge answer still unreadable after the re-asks) are counted but do not
+make a run incomplete. Everything else (calls that failed after their retries, conversations
+cut by a failure, a run stopped early or a truncated transcript) makes it *incomplete*: such a
+run is never shown as a finished one.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aloe_bench.records import Conversation, RunFailures, TurnScore
+
+
+def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], turns: int,
+           samples: int = 1) -> RunFailures:
+    """Count what ``conversations`` (rebuilt with their failed last turn kept) and ``scores``
+    (one record per (conversation, turn, sample), the last one) are missing."""
+    out = RunFailures()
+    by_key = {(s.conversation_id, s.turn, s.sample): s for s in scores}
+    for conv in conversations:
+        ok_turns = [t for t in conv.turns if t.status == "ok"]
+        last = conv.turns[-1] if conv.turns else None
+        if last is not None and last.status != "ok":
+            out.conversations += 1
+            role = "user" if last.status == "user_failed" else "model"
+            out.turns[role] = out.turns.get(role, 0) + 1
+            if last.error and role not in out.errors:
+                out.errors[role] = last.error
+        elif len(ok_turns) < turns:
+            out.unplayed += 1
+        for t in ok_turns:
+            for sample in range(samples):
+                s = by_key.get((conv.id, t.turn, sample))
+                if s is None:
+                    out.scores["unscored"] += 1
+                elif s.status == "failed":
+                    out.scores["failed"] += 1
+                    if s.error and "judge" not in out.errors:
+                        out.errors["judge"] = s.error
+                elif s.status == "unreadable":
+                    out.scores["unreadable"] += 1
+    return out
+
+
+def status_of(failures: RunFailures) -> str:
+    """``incomplete`` when ``--resume`` could still do work, else ``complete``."""
+    return "incomplete" if failures.retryable else "complete"
