@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterator, TypeVar
@@ -29,105 +28,18 @@ from typing import Iterator, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from aloe_bench.errors import AloeBenchWarning, DataError, RunLockedError
+from aloe_bench.fileio import (JsonlWriter, atomic_write_bytes, atomic_write_json,  # noqa: F401 (re-exported)
+                               atomic_write_text, remove_stale_temp_files, repair_torn_tail)
+from aloe_bench.fileio import read_jsonl as _read_jsonl
 from aloe_bench.records import SCHEMA_VERSION, Persona, RunSpec, RunSummary, Turn, TurnScore, Usage
 
 T = TypeVar("T", bound=BaseModel)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be readable as usual
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    """Write ``obj`` (a pydantic model or plain data) as indented JSON, atomically."""
-    data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def repair_torn_tail(path: Path) -> bool:
-    """Cut a partial last line (no trailing newline) off ``path``. True if something was cut."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with path.open("rb+") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) == b"\n":
-            return False
-        data = fh.seek(0) or fh.read()
-        keep = data.rfind(b"\n") + 1
-        fh.truncate(keep)
-    return True
-
-
 def read_jsonl(path: Path, model: type[T]) -> tuple[list[T], int]:
-    """Records of ``path`` and the number of torn/invalid lines skipped (only a torn *last* line
-    is tolerated; a bad line in the middle is a :class:`DataError`)."""
-    if not path.exists():
-        return [], 0
-    lines = path.read_bytes().split(b"\n")
-    out: list[T] = []
-    torn = 0
-    last = len(lines) - 1
-    for i, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            if obj.get("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
-                raise DataError(f"{path}:{i + 1} was written by a newer aloe-bench (schema "
-                                f"{obj['schema_version']}).", "Upgrade aloe-bench to read it.")
-            out.append(model.model_validate(obj))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValidationError, AttributeError) as exc:
-            if i == last:  # no trailing newline: the process died mid-write
-                torn += 1
-                continue
-            raise DataError(f"{path}:{i + 1}: corrupt record ({type(exc).__name__}).",
-                            "Fix or delete that line, then resume.") from None
-    return out, torn
-
-
-class JsonlWriter:
-    """Append-only JSONL writer: one record per line, flushed after each."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if repair_torn_tail(path):
-            warnings.warn(f"aloe-bench: cut a torn last line off {path} (a run was killed mid-write).",
-                          stacklevel=2)
-        self._fh = path.open("a", encoding="utf-8")
-
-    def write(self, record: BaseModel) -> None:
-        """Append one record and flush it to the OS."""
-        self._fh.write(record.model_dump_json() + "\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        """Close the file."""
-        self._fh.close()
+    """Records of a run-folder file and the torn-line count (see :func:`aloe_bench.fileio.read_jsonl`;
+    records of a newer schema are refused)."""
+    return _read_jsonl(path, model, schema_version=SCHEMA_VERSION)
 
 
 def _warn(message: str) -> None:
@@ -189,20 +101,6 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def remove_stale_temp_files(folder: Path) -> int:
-    """Delete ``.NAME.*.tmp`` files an atomic write left behind when its process was killed.
-    Called while holding the folder's :class:`RunLock`. Returns how many were removed."""
-    removed = 0
-    if folder.is_dir():
-        for tmp in folder.glob(".*.tmp"):
-            try:
-                tmp.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
 
 
 class RunStore:

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from aloe_bench.components import ChatModel, GenerationParams, JudgeRequest, Reply, SimRequest
+from aloe_bench.components import ChatModel, JudgeRequest, Reply, SimRequest
 from aloe_bench.errors import ConfigError
 from aloe_bench.judges import AloeJudge, parse_score, split_rationale
 from aloe_bench.records import Message, Persona

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from aloe_bench.errors import DataError
+from aloe_bench.paths import cache_dir  # noqa: F401 (re-exported for older imports)
 from aloe_bench.records import Persona
 
 COMMIT = "b1b8285e3a759c8f7d9b84034447c89857f02e98"
@@ -29,16 +30,6 @@ FILES = {
 EVAL_PERSONALITIES = 5
 TRAIN_PER_PROFILE = 10
 TRAIN_SEED = 2024
-
-
-def cache_dir() -> Path:
-    """Where aloe-bench caches downloads and converted models (``ALOE_BENCH_CACHE_DIR`` overrides)."""
-    env = os.environ.get("ALOE_BENCH_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("aloe-bench"))
 
 
 def _sha256(path: Path) -> str:

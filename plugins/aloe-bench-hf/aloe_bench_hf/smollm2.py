@@ -52,7 +52,7 @@ def source_fingerprint() -> dict:
 
 def models_dir() -> Path:
     """Folder of converted models in the aloe-bench cache (``ALOE_BENCH_CACHE_DIR`` overrides)."""
-    from aloe_bench.personas.official import cache_dir
+    from aloe_bench.paths import cache_dir
 
     return cache_dir() / "models"
 
