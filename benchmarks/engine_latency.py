@@ -49,7 +49,8 @@ def main() -> int:
             except OSError:
                 time.sleep(0.1)
         os.environ.update(OPENAI_API_BASE=base, OPENAI_API_KEY="bench-key", LITELLM_LOCAL_MODEL_COST_MAP="True")
-        from aloe_bench.harness import EvalConfig, Evaluation
+        from aloe_bench.evaluation.config import EvalConfig
+        from aloe_bench.evaluation.engine import Evaluation
         from aloe_bench.plugins import PluginHost
 
         host = PluginHost()

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from aloe_bench.harness import EvalConfig, Evaluation
+from aloe_bench.evaluation.config import EvalConfig
+from aloe_bench.evaluation.engine import Evaluation
 from aloe_bench.hookspecs import hookimpl
 from aloe_bench.records import Message
 from aloe_bench.testing import ScriptedModel, default_script

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import aloe_bench.plugins as plugins_mod
 from aloe_bench import __version__
-from aloe_bench.cache import CachedModel, CallCache
+from aloe_bench.backends.cache import CachedModel, CallCache
 from aloe_bench.components import ChatModel, GenerationParams, Reply
 from aloe_bench.hookspecs import hookimpl
 from aloe_bench.plugins import ENTRY_POINT_GROUP, PluginHost
 from aloe_bench.records import Message
-from aloe_bench.resolve import resolve_model
+from aloe_bench.backends.resolve import resolve_model
 from aloe_bench.testing import ScriptedPlugin
 
 HELLO = [[Message(role="user", content="hello")]]

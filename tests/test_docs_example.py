@@ -5,7 +5,8 @@ import re
 import types
 from pathlib import Path
 
-from aloe_bench.harness import EvalConfig, Evaluation
+from aloe_bench.evaluation.config import EvalConfig
+from aloe_bench.evaluation.engine import Evaluation
 from aloe_bench.plugins import PluginHost
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing_plugins.md"

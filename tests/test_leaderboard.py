@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from aloe_bench.cli import cli
-from aloe_bench.harness import rescore
-from aloe_bench.publish import leaderboard_markdown, publish_run, update_results
-from aloe_bench.reporting import FORMATS, ROW_FIELDS, leaderboard_rows
-from aloe_bench.run_results import load_result, load_results
+from aloe_bench.evaluation.judging import judge_run
+from aloe_bench.reporting.publish import leaderboard_markdown, publish_run, update_results
+from aloe_bench.reporting.leaderboard import FORMATS, ROW_FIELDS, leaderboard_rows
+from aloe_bench.reporting.results import load_result, load_results
 from tests.reporting_runs import make_host, make_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def runs(tmp_path_factory, aloe_data_dir):
             "weak": make_run(base / "weak", host, "trend:2:0.1"),
             "short": make_run(base / "short", host, "trend:4:0", turns=3),
         }
-        asyncio.run(rescore(out["flat"], "scripted", host, name="rejudged"))
+        asyncio.run(judge_run(out["flat"], "scripted", host, name="rejudged"))
     out["base"] = base
     return out
 

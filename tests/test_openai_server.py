@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from aloe_bench.judges import parse_score
+from aloe_bench.protocols.judges import parse_score
 from aloe_bench.testing.openai_server import GARBAGE_REPLIES, OpenAICompatServer, default_reply
 
 JUDGE_PROMPT = "Profile...\nRate the reply from 1 to 5 for how well it fits this person."

@@ -16,7 +16,7 @@ from aloe_bench.personas.pool import (
     EmbeddingMatrix, GrowConfig, PersonaPool, PoolGrower, filter_candidates, leak_reference, pool_paths,
     project_seeds, read_entries, split_candidates,
 )
-from aloe_bench.resolve import resolve_model
+from aloe_bench.backends.resolve import resolve_model
 
 SEEDS = project_seeds("profile")
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from aloe_bench.errors import ConfigError, MissingDependencyError
-from aloe_bench.plots import curves_figure, heatmap_figure, plot_curves, plot_heatmap, save_figure
-from aloe_bench.run_results import ScoreMatrix, load_result
+from aloe_bench.reporting.plots import curves_figure, heatmap_figure, plot_curves, plot_heatmap, save_figure
+from aloe_bench.reporting.results import ScoreMatrix, load_result
 from tests.reporting_runs import make_host, make_run
 
 

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from aloe_bench.cli import cli
 from aloe_bench.errors import DataError
-from aloe_bench.harness import rescore
-from aloe_bench.html_report import build_report, script_json
+from aloe_bench.evaluation.judging import judge_run
+from aloe_bench.reporting.report import build_report, script_json
 from tests.reporting_runs import XSS_REPLY, make_host, make_run
 
 SCREENSHOT_DIR = Path(os.environ.get("ALOE_BENCH_SCREENSHOT_DIR", "/tmp"))
@@ -40,7 +40,7 @@ def runs(tmp_path_factory, aloe_data_dir):
             "xss": make_run(base / "xss", host, "trend:xss", turns=3, limit=3),
             "flaky": make_run(base / "flaky", host, "trend:flaky", turns=4, limit=6),
         }
-        asyncio.run(rescore(out["other"], "scripted", host, name="plain"))
+        asyncio.run(judge_run(out["other"], "scripted", host, name="plain"))
         reports = {
             "good": build_report(out["good"], host=host, compare=[out["other"]]),
             "xss": build_report(out["xss"], host=host),
@@ -89,7 +89,7 @@ def test_report_cli_writes_file_and_figures(runs, tmp_path):
 
 
 def test_report_of_published_run_says_transcripts_are_absent(runs, tmp_path):
-    from aloe_bench.publish import publish_run
+    from aloe_bench.reporting.publish import publish_run
 
     dest = publish_run(runs["good"], tmp_path / "results", name="good")
     report = build_report(dest)

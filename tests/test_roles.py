@@ -6,9 +6,9 @@ import pytest
 
 from aloe_bench.components import ChatModel, JudgeRequest, Reply, SimRequest
 from aloe_bench.errors import ConfigError
-from aloe_bench.judges import AloeJudge, parse_score, split_rationale
+from aloe_bench.protocols.judges import AloeJudge, parse_score, split_rationale
 from aloe_bench.records import Message, Persona
-from aloe_bench.simulators import AloeSimulator, clean_user_message
+from aloe_bench.protocols.simulators import AloeSimulator, clean_user_message
 from aloe_bench.testing import ScriptedModel
 
 P = Persona(id="p", profile="She is a 41-year-old nurse in Lyon.", personality="She is blunt. She is funny.")
@@ -58,7 +58,7 @@ def test_simulator_mirrors_roles_and_speaks_first():
 
 
 def test_simulator_retries_empty_then_errors():
-    sim = AloeSimulator(Recorder(['""', "  "]), retries=1)
+    sim = AloeSimulator(Recorder(['""', "  "]), max_retries=1)
     out = asyncio.run(sim.next_messages([SimRequest(persona=P, history=[], turn=1, total_turns=1)]))
     assert out[0].error == "simulator wrote an empty message"
 
@@ -75,7 +75,7 @@ def test_text_judge_reasks_then_records_missing():
     assert retry_msgs[-2].content == "Lovely!" and "could not be read" in retry_msgs[-1].content
     assert params.seed == 1  # a fresh sample, not the cached answer
     backend = Recorder(["nope", "nah", "no"])
-    v = asyncio.run(AloeJudge(backend, max_attempts=3).score([_req()]))[0]
+    v = asyncio.run(AloeJudge(backend, max_retries=2).score([_req()]))[0]
     assert v.score is None and v.raw == "no" and v.attempts == 3
 
 

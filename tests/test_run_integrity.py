@@ -10,11 +10,13 @@ import warnings
 import pytest
 
 from aloe_bench.errors import AloeBenchWarning
-from aloe_bench.harness import EvalConfig, Evaluation, rescore
+from aloe_bench.evaluation.config import EvalConfig
+from aloe_bench.evaluation.engine import Evaluation
+from aloe_bench.evaluation.judging import judge_run
 from aloe_bench.hookspecs import hookimpl
-from aloe_bench.html_report import build_report
+from aloe_bench.reporting.report import build_report
 from aloe_bench.plugins import PluginHost
-from aloe_bench.store import RunStore
+from aloe_bench.evaluation.run_folder import RunStore
 from aloe_bench.testing import ScriptedPlugin
 
 
@@ -63,7 +65,7 @@ def test_run_folder_is_self_contained(aloe_host, tmp_path, monkeypatch):
     report = build_report(tmp_path / "run", host=aloe_host)
     assert "Profile 1: a baker." in report.html
     assert not [w for w in report.warnings if "unavailable" in w]
-    summary, folder = asyncio.run(rescore(tmp_path / "run", "scripted:j2", aloe_host, name="j2"))
+    summary, folder = asyncio.run(judge_run(tmp_path / "run", "scripted:j2", aloe_host, name="j2"))
     assert summary.status == "complete" and summary.n == [3, 3]
 
 
@@ -73,7 +75,7 @@ def test_truncated_transcripts_are_reported_by_judge_and_report(aloe_host, tmp_p
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-2]) + lines[-2][: len(lines[-2]) // 2])  # one line lost, one torn
     with pytest.warns(AloeBenchWarning) as caught:
-        summary, _ = asyncio.run(rescore(tmp_path / "run", "scripted:j2", aloe_host, name="j2"))
+        summary, _ = asyncio.run(judge_run(tmp_path / "run", "scripted:j2", aloe_host, name="j2"))
     text = " ".join(str(w.message) for w in caught)
     assert "torn last line" in text and "holds 4 of 6 turns" in text
     assert summary.status == "incomplete" and summary.failures.unplayed == 2
@@ -88,7 +90,7 @@ def test_probability_judge_usage_is_counted(aloe_host, tmp_path, openai_server, 
     evaluate(aloe_host, tmp_path / "run")
     monkeypatch.setenv("OPENAI_API_BASE", openai_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-usage-0000000000")
-    summary, _ = asyncio.run(rescore(tmp_path / "run", "openai/pj", aloe_host, name="pj",
+    summary, _ = asyncio.run(judge_run(tmp_path / "run", "openai/pj", aloe_host, name="pj",
                                      judge_options={"logprobs": True}))
     assert summary.status == "complete"
     scores = RunStore(tmp_path / "run", scores_name="pj").read_scores()[0]

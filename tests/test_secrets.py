@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from aloe_bench.cache import CachedModel
+from aloe_bench.backends.cache import CachedModel
 from aloe_bench.cli.evaluate import resume_hint
 from aloe_bench.components import ChatModel, GenerationParams, Reply
-from aloe_bench.harness import EvalConfig, Evaluation
-from aloe_bench.html_report import write_report
-from aloe_bench.publish import publish_run
+from aloe_bench.evaluation.config import EvalConfig
+from aloe_bench.evaluation.engine import Evaluation
+from aloe_bench.reporting.report import write_report
+from aloe_bench.reporting.publish import publish_run
 from aloe_bench.records import Message
 from aloe_bench.secrets import REDACTED, redact, redact_argv, redact_text
-from aloe_bench.store import RunStore
+from aloe_bench.evaluation.run_folder import RunStore
 from tests.helpers import aloe_bench_exe
 
 SECRET = "sk-secret123456789"

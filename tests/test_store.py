@@ -7,7 +7,7 @@ import pytest
 
 from aloe_bench.errors import AloeBenchWarning, DataError, RunLockedError
 from aloe_bench.records import SCHEMA_VERSION, Persona, Turn, TurnScore, Usage
-from aloe_bench.store import JsonlWriter, RunStore, atomic_write_text, read_jsonl
+from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore, atomic_write_text, read_jsonl
 
 
 def _turn(k):

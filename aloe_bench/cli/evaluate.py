@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import sys
@@ -31,7 +30,7 @@ def build_config(cli_values: dict[str, Any], preset: str | None, config_file: st
     from pydantic import ValidationError
 
     from aloe_bench.cli.common import load_toml
-    from aloe_bench.config import EvalConfig, config_error
+    from aloe_bench.evaluation.config import EvalConfig, config_error
 
     data: dict[str, Any] = {}
     if preset:
@@ -56,10 +55,10 @@ def default_output(config) -> Path:
 
 
 def cache_path() -> Path:
-    """The shared call cache."""
-    from aloe_bench.personas.official import cache_dir
+    """The shared call cache (:func:`aloe_bench.paths.call_cache_path`)."""
+    from aloe_bench.paths import call_cache_path
 
-    return cache_dir() / "calls.sqlite"
+    return call_cache_path()
 
 
 def resume_hint(argv: Sequence[str], output: Path) -> str:
@@ -113,12 +112,14 @@ def command(**opts: Any) -> None:
     folder. Exit code 0: the run is complete; 3: it is incomplete (calls failed after their
     retries; what failed and the resume command are printed); 1: an error; 2: a usage error.
     """
+    import asyncio
+
     from aloe_bench.cli.common import console, parse_options
-    from aloe_bench.cli.progress import RichProgress_
+    from aloe_bench.cli.progress import LiveRunDisplay
     from aloe_bench.cli.summary import exit_for_status, print_summary
-    from aloe_bench.harness import Evaluation
+    from aloe_bench.evaluation.engine import Evaluation
     from aloe_bench.plugins import default_host
-    from aloe_bench.preflight import check_cache_writable, check_run_dir_writable
+    from aloe_bench.evaluation.preflight import check_cache_writable, check_run_dir_writable
     from rich.markup import escape
 
     values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
@@ -150,7 +151,7 @@ def command(**opts: Any) -> None:
     console.print(f"Run folder: [bold]{output}[/]")
     host = default_host()
     quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
-    progress = RichProgress_(console, enabled=not quiet)
+    progress = LiveRunDisplay(console, enabled=not quiet)
     if opts["rejudge_missing"] and not opts["resume"]:
         raise ConfigError("--rejudge-missing needs --resume.", "Add --resume to ask the judge again in an existing run.")
     ev = Evaluation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 
@@ -28,18 +27,20 @@ def command(run_dir, judge_spec, judge_protocol, judge_mode, judge_samples, judg
     calls that failed). A NAME that holds a re-scoring with other settings is refused. Exit code
     0: complete; 3: incomplete (judge calls failed; run the command again); 1: error; 2: usage.
     """
+    import asyncio
+
     from aloe_bench.cli.common import console, parse_options
     from aloe_bench.cli.evaluate import cache_path
     from aloe_bench.cli.summary import exit_for_status, print_summary
-    from aloe_bench.harness import rescore
+    from aloe_bench.evaluation.judging import judge_run
     from aloe_bench.plugins import default_host
-    from aloe_bench.preflight import check_cache_writable, check_judgements_writable
+    from aloe_bench.evaluation.preflight import check_cache_writable, check_judgements_writable
     from aloe_bench.secrets import redact_argv
 
     check_judgements_writable(run_dir, name)  # before any judge call
     if not no_cache:
         check_cache_writable(cache_path())
-    summary, folder = asyncio.run(rescore(
+    summary, folder = asyncio.run(judge_run(
         run_dir, judge_spec, default_host(), name=name, judge_protocol=judge_protocol, judge_mode=judge_mode,
         judge_options=parse_options(judge_option, "--judge-option"), samples=judge_samples,
         cache_path=None if no_cache else cache_path(), concurrency=concurrency, rejudge_missing=rejudge_missing))

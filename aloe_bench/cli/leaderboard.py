@@ -37,10 +37,10 @@ def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
     from aloe_bench.cli.common import console
     from aloe_bench.errors import DataError
     from aloe_bench.plugins import default_host
-    from aloe_bench.preflight import check_output_file_writable
-    from aloe_bench.reporting import leaderboard_rows
-    from aloe_bench.run_results import load_results
-    from aloe_bench.store import atomic_write_text
+    from aloe_bench.evaluation.preflight import check_output_file_writable
+    from aloe_bench.reporting.leaderboard import leaderboard_rows
+    from aloe_bench.reporting.results import load_results
+    from aloe_bench.evaluation.run_folder import atomic_write_text
 
     render = default_host().reporters.get(fmt).factory()
     for target, option in [(output, "--output"), *((p, "--plot") for p in plots)]:
@@ -69,7 +69,7 @@ def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
     else:
         click.echo(text, nl=not text.endswith("\n"))
     if plots:
-        from aloe_bench.plots import plot_curves
+        from aloe_bench.reporting.plots import plot_curves
 
         for path in plot_curves(results, plots):
             console.print(f"AL(k) curves written to [bold]{path}[/]")

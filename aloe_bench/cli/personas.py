@@ -119,14 +119,14 @@ def grow(kind, generator_spec, pool_path, seeds, shots, batch, threshold, embedd
     import asyncio
     from pathlib import Path
 
-    from aloe_bench.cache import CachedModel, CallCache
+    from aloe_bench.backends.cache import CachedModel, CallCache
     from aloe_bench.cli.common import console, out
     from aloe_bench.cli.evaluate import cache_path
     from aloe_bench.errors import ConfigError
     from aloe_bench.personas import pool as poolmod
     from aloe_bench.plugins import default_host
-    from aloe_bench.preflight import check_cache_writable, check_output_file_writable
-    from aloe_bench.resolve import resolve_model
+    from aloe_bench.evaluation.preflight import check_cache_writable, check_output_file_writable
+    from aloe_bench.backends.resolve import resolve_model
 
     host = default_host()
     config = poolmod.GrowConfig(kind=kind, shots=shots, batch=batch, threshold=threshold,
@@ -183,7 +183,7 @@ def pair(profiles_path, personalities_path, per_profile, seed, output) -> None:
     from aloe_bench.personas.jsonl import write_persona_file
     from aloe_bench.personas.pair import pair_personas
     from aloe_bench.personas.pool import read_entries
-    from aloe_bench.preflight import check_output_file_writable
+    from aloe_bench.evaluation.preflight import check_output_file_writable
 
     if output:
         check_output_file_writable(output)

@@ -1,4 +1,4 @@
-"""Rich progress display for evaluations: turns, live conversations, calls/s, cache hits,
+"""The live run display of evaluations: turns, live conversations, calls/s, cache hits,
 tokens and cost per role, ETA."""
 
 from __future__ import annotations
@@ -6,19 +6,20 @@ from __future__ import annotations
 import time
 
 from rich.console import Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from aloe_bench.cli.common import LiveDisplay
-from aloe_bench.harness import Progress
+from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.records import Usage
 
 
-class RichProgress_(LiveDisplay, Progress):
-    """Draws a live progress panel on stderr (or nothing when ``enabled`` is False)."""
+class LiveRunDisplay(LiveDisplay, RunListener):
+    """A :class:`~aloe_bench.evaluation.listener.RunListener` that draws a live panel on stderr
+    (or nothing when ``enabled`` is False)."""
 
     def __init__(self, console, enabled: bool = True):
-        self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
         self.turn_task = self.bar.add_task("turns", total=1)
         self.score_task = self.bar.add_task("scored", total=1)

@@ -28,9 +28,9 @@ def command(run_dir, output, judgement, compare, figures):
     from pathlib import Path
 
     from aloe_bench.cli.common import console
-    from aloe_bench.html_report import write_report
+    from aloe_bench.reporting.report import write_report
     from aloe_bench.plugins import default_host
-    from aloe_bench.preflight import check_folder_writable, check_output_file_writable
+    from aloe_bench.evaluation.preflight import check_folder_writable, check_output_file_writable
 
     target = Path(output) if output else Path(run_dir) / "report.html"
     check_output_file_writable(target)
@@ -41,8 +41,8 @@ def command(run_dir, output, judgement, compare, figures):
         console.print(f"[yellow]Warning:[/] {warning}")
     console.print(f"Report written to [bold]{target}[/] ({len(report.html) / 1024:.0f} KiB)")
     if figures:
-        from aloe_bench.plots import plot_curves, plot_heatmap
-        from aloe_bench.run_results import load_result
+        from aloe_bench.reporting.plots import plot_curves, plot_heatmap
+        from aloe_bench.reporting.results import load_result
 
         result = load_result(run_dir, judgement)
         others = [load_result(p) for p in compare]

@@ -22,7 +22,7 @@ def publish(run_dir, name, results_dir, judgement, force):
     """Copy RUN_DIR's run.json and summary.json plus its score matrix (no transcripts) into
     results/runs/NAME/, then regenerate the leaderboard and the curve figure."""
     from aloe_bench.cli.common import console
-    from aloe_bench.publish import publish_run, update_results
+    from aloe_bench.reporting.publish import publish_run, update_results
 
     dest = publish_run(run_dir, results_dir, name=name, judgement=judgement, force=force)
     console.print(f"Published to [bold]{dest}[/]")
@@ -35,7 +35,7 @@ def publish(run_dir, name, results_dir, judgement, force):
 def update(results_dir):
     """Regenerate results/LEADERBOARD.md and results/al_curves.png/.svg from results/runs/*/."""
     from aloe_bench.cli.common import console
-    from aloe_bench.publish import update_results
+    from aloe_bench.reporting.publish import update_results
 
     for path in update_results(results_dir):
         console.print(f"Wrote [bold]{path}[/]")

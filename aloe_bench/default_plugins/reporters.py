@@ -8,7 +8,7 @@ from aloe_bench.hookspecs import hookimpl
 
 @hookimpl
 def aloe_register_reporters(register):
-    from aloe_bench import reporting
+    from aloe_bench.reporting import leaderboard as reporting
 
     for name, (render, description) in reporting.FORMATS.items():
         register(name, (lambda r=render: r), description=description)

@@ -6,13 +6,13 @@ from aloe_bench.hookspecs import hookimpl
 
 
 def _simulator(backend, **options):
-    from aloe_bench.simulators import AloeSimulator
+    from aloe_bench.protocols.simulators import AloeSimulator
 
     return AloeSimulator(backend, **options)
 
 
 def _judge(backend, **options):
-    from aloe_bench.judges import AloeJudge
+    from aloe_bench.protocols.judges import AloeJudge
 
     return AloeJudge(backend, **options)
 

@@ -74,7 +74,7 @@ def hf_cache_dir(tmp_path_factory) -> Path:
 def smollm2(hf_cache_dir):
     """The embedded SmolLM2 resolved offline through the plugin host from the spec ``smollm2``."""
     from aloe_bench.plugins import PluginHost
-    from aloe_bench.resolve import resolve_model
+    from aloe_bench.backends.resolve import resolve_model
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ALOE_BENCH_CACHE_DIR", str(hf_cache_dir))

@@ -58,7 +58,7 @@ def test_smollm2_answers_coherently_in_a_batch(smollm2):
 
 
 def test_aloe_judge_scores_from_probabilities(smollm2):
-    from aloe_bench.judges import AloeJudge
+    from aloe_bench.protocols.judges import AloeJudge
 
     judge = AloeJudge(smollm2)
     assert judge.use_probs

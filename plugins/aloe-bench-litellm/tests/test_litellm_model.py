@@ -12,7 +12,7 @@ import pytest
 
 from aloe_bench.components import GenerationParams
 from aloe_bench.errors import ConfigError
-from aloe_bench.judges import AloeJudge
+from aloe_bench.protocols.judges import AloeJudge
 from aloe_bench.records import Message
 from aloe_bench.testing.openai_server import OpenAICompatServer
 
@@ -241,7 +241,7 @@ def test_bad_options_are_config_errors(options):
 
 def test_provider_is_registered_and_resolves_bare_specs():
     from aloe_bench.plugins import PluginHost
-    from aloe_bench.resolve import resolve_model
+    from aloe_bench.backends.resolve import resolve_model
 
     host = PluginHost()
     assert "litellm" in host.models.names()

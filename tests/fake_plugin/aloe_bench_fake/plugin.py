@@ -93,7 +93,7 @@ def aloe_register_models(register):
 
 @hookimpl
 def aloe_register_simulators(register):
-    from aloe_bench.simulators import AloeSimulator
+    from aloe_bench.protocols.simulators import AloeSimulator
 
     register("fake-sim", AloeSimulator, description="The ALOE simulator under another name")
 

@@ -28,10 +28,10 @@ from typing import Any, Sequence
 from aloe_bench import __version__
 from aloe_bench.errors import AloeBenchError
 from aloe_bench.records import RunSpec, RunSummary
-from aloe_bench.reporting import DEMO_SPECS, html_table, leaderboard_rows, num
-from aloe_bench.run_results import RunResult, load_result
+from aloe_bench.reporting.leaderboard import DEMO_SPECS, html_table, leaderboard_rows, num
+from aloe_bench.reporting.results import RunResult, load_result
 from aloe_bench.secrets import redact, redact_text
-from aloe_bench.store import atomic_write_text
+from aloe_bench.evaluation.run_folder import atomic_write_text
 
 
 @dataclass
@@ -50,7 +50,7 @@ def script_json(data: Any) -> str:
 
 
 def _template(name: str) -> str:
-    return resources.files("aloe_bench").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("aloe_bench.reporting").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
@@ -216,7 +216,7 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
                  compare: Sequence[str | Path] = ()) -> HtmlReport:
     """Render the report of the run in ``path`` (``judgement`` picks a re-scoring; ``compare``
     adds other runs' curves to the alignment chart and a leaderboard of them all)."""
-    from aloe_bench.plots import curves_figure, figure_bytes, heatmap_figure
+    from aloe_bench.reporting.plots import curves_figure, figure_bytes, heatmap_figure
 
     result = load_result(path, judgement)
     data, warnings = transcript_data(result, host)  # reads the run's own (unredacted) persona source

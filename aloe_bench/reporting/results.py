@@ -4,7 +4,7 @@ A *result* is one score set of one run folder: the run's own scores (``RUN_DIR``
 re-scoring by ``aloe-bench judge`` (``RUN_DIR/judgements/NAME``). The score matrix (one row per
 conversation, one column per turn) comes from ``scores.jsonl`` when the folder has it, else from
 ``score_matrix.json``, which published results carry instead of transcripts (see
-:mod:`aloe_bench.publish`). Per-turn confidence intervals of AL(k) are bootstrapped over
+:mod:`aloe_bench.reporting.publish`). Per-turn confidence intervals of AL(k) are bootstrapped over
 conversations, like the summary's intervals of Average and IR.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from aloe_bench.errors import DataError
 from aloe_bench.metrics import mean_score_matrix, resampled_curves
 from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
-from aloe_bench.store import RunStore
+from aloe_bench.evaluation.run_folder import RunStore
 
 SCORE_MATRIX_FILE = "score_matrix.json"
 

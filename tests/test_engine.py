@@ -9,13 +9,15 @@ import time
 
 import pytest
 
-from aloe_bench.cache import CachedModel, CallCache
+from aloe_bench.backends.cache import CachedModel, CallCache
 from aloe_bench.components import GenerationParams
 from aloe_bench.errors import ConfigError, ResumeConflictError
-from aloe_bench.harness import EvalConfig, Evaluation, rescore
+from aloe_bench.evaluation.config import EvalConfig
+from aloe_bench.evaluation.engine import Evaluation
+from aloe_bench.evaluation.judging import judge_run
 from aloe_bench.plugins import PluginHost
 from aloe_bench.records import Message
-from aloe_bench.store import RunStore
+from aloe_bench.evaluation.run_folder import RunStore
 from aloe_bench.testing import ScriptedModel, default_script
 from aloe_bench.hookspecs import hookimpl
 from tests.helpers import aloe_bench_exe, run_cli
@@ -144,7 +146,7 @@ def test_cache_key_depends_on_params_and_messages(tmp_path):
 
 def test_rescore_with_another_judge(aloe_host, tmp_path):
     evaluate(aloe_host, tmp_path / "run")
-    summary, folder = asyncio.run(rescore(tmp_path / "run", "scripted:other", aloe_host, judge_mode="history"))
+    summary, folder = asyncio.run(judge_run(tmp_path / "run", "scripted:other", aloe_host, judge_mode="history"))
     assert folder == tmp_path / "run" / "judgements" / "scripted_other-history"
     scores = [json.loads(line) for line in (folder / "scores.jsonl").read_text().splitlines()]
     assert len(scores) == 12 and {s["judge"] for s in scores} == {"scripted:other"}
@@ -284,7 +286,7 @@ def test_all_failing_first_turn_is_a_clear_error_and_resume_retries(aloe_data_di
 
 def test_cached_choice_probabilities_count_as_cache_hits(tmp_path):
     from aloe_bench.components import ChatModel, JudgeRequest
-    from aloe_bench.judges import AloeJudge
+    from aloe_bench.protocols.judges import AloeJudge
     from aloe_bench.records import Persona
 
     class Probs(ChatModel):

@@ -72,7 +72,7 @@ class CallCache:
 
 def provided_by(model: ChatModel) -> dict[str, str]:
     """``{"dist": name, "version": v}`` of the distribution whose code answers for ``model``: what
-    :func:`~aloe_bench.resolve.resolve_model` recorded (the plugin that registered the provider),
+    :func:`~aloe_bench.backends.resolve.resolve_model` recorded (the plugin that registered the provider),
     else the distribution of the model's class module, else aloe-bench itself."""
     recorded = getattr(model, "provided_by", None)
     if isinstance(recorded, dict) and recorded.get("dist"):

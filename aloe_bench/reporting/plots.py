@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from aloe_bench.errors import ConfigError, MissingDependencyError
-from aloe_bench.run_results import RunResult, unique_labels
+from aloe_bench.reporting.results import RunResult, unique_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

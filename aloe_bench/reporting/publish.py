@@ -20,10 +20,10 @@ import re
 from pathlib import Path
 
 from aloe_bench.errors import ConfigError
-from aloe_bench.reporting import leaderboard_rows, render_markdown
-from aloe_bench.run_results import SCORE_MATRIX_FILE, load_result, load_results
+from aloe_bench.reporting.leaderboard import leaderboard_rows, render_markdown
+from aloe_bench.reporting.results import SCORE_MATRIX_FILE, load_result, load_results
 from aloe_bench.secrets import redact
-from aloe_bench.store import atomic_write_json, atomic_write_text
+from aloe_bench.evaluation.run_folder import atomic_write_json, atomic_write_text
 
 UPDATE_COMMAND = "aloe-bench results update"
 LEADERBOARD_FILE = "LEADERBOARD.md"
@@ -96,7 +96,7 @@ def update_results(results_dir: str | Path = "results") -> list[Path]:
     runs_dir = results_dir / "runs"
     run_dirs = sorted(d for d in runs_dir.glob("*") if (d / "run.json").is_file()) if runs_dir.is_dir() else []
     if run_dirs:
-        from aloe_bench.plots import plot_curves
+        from aloe_bench.reporting.plots import plot_curves
 
         results = load_results([str(d) for d in run_dirs])
         written += plot_curves(results, [results_dir / f"{CURVES_STEM}.png", results_dir / f"{CURVES_STEM}.svg"])

@@ -35,7 +35,7 @@ def resolve_model(spec: str, host, **options: Any) -> ChatModel:
     """A chat model for ``spec`` built by the registered provider factory.
 
     The model's ``provided_by`` is set to the distribution (name and version) of the plugin that
-    registered the provider, so :class:`~aloe_bench.cache.CachedModel` can key calls by the code
+    registered the provider, so :class:`~aloe_bench.backends.cache.CachedModel` can key calls by the code
     that answers them (see :attr:`~aloe_bench.components.ChatModel.identity_pins_replies`).
     """
     provider, rest = split_spec(spec, host.models.names())

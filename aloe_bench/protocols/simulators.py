@@ -41,10 +41,11 @@ class AloeSimulator:
 
     name = "aloe"
 
-    def __init__(self, backend: ChatModel, *, params: GenerationParams | None = None, retries: int = 1):
+    def __init__(self, backend: ChatModel, *, params: GenerationParams | None = None, max_retries: int = 1):
         self.backend = backend
         self.params = params or GenerationParams(max_tokens=120)
-        self.retries = retries
+        #: Re-asks after an empty or unusable user message.
+        self.max_retries = max(0, max_retries)
 
     def build_messages(self, req: SimRequest) -> list[Message]:
         """The backend's chat for one request."""
@@ -61,7 +62,7 @@ class AloeSimulator:
         batch = [self.build_messages(r) for r in requests]
         out: list[Reply | None] = [None] * len(batch)
         todo = list(range(len(batch)))
-        for attempt in range(self.retries + 1):
+        for attempt in range(self.max_retries + 1):
             seed = None if self.params.seed is None else self.params.seed + attempt
             params = self.params.model_copy(update={"seed": seed})
             replies = await self.backend.agenerate([batch[i] for i in todo], params)
@@ -88,5 +89,5 @@ class AloeSimulator:
 
     def describe(self) -> dict[str, Any]:
         """Spec, options and prompt hashes for run.json."""
-        return {"kind": self.name, "options": {"params": self.params.model_dump(mode="json"), "retries": self.retries},
+        return {"kind": self.name, "options": {"params": self.params.model_dump(mode="json"), "max_retries": self.max_retries},
                 "prompt_hashes": {SYSTEM_PROMPT: prompt_hash(SYSTEM_PROMPT), OPENING_PROMPT: prompt_hash(OPENING_PROMPT)}}

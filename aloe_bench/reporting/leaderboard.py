@@ -1,6 +1,6 @@
 """Leaderboards: finished runs -> rows -> text in a registered format.
 
-:func:`leaderboard_rows` turns results (see :mod:`aloe_bench.run_results`) into one plain dict
+:func:`leaderboard_rows` turns results (see :mod:`aloe_bench.reporting.results`) into one plain dict
 per run, sorted by Average AL, plus notes. Runs are ranked only against runs of the same
 *protocol* (user simulator, judge, judge mode, persona set, turns, prompt versions): when the
 runs given use several protocols, every row carries its protocol letter, ranks restart per
@@ -29,7 +29,7 @@ import io
 import json
 from typing import Any, Callable, Sequence
 
-from aloe_bench.run_results import RunResult
+from aloe_bench.reporting.results import RunResult
 
 ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas", "personas_count", "turns",
               "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",

@@ -83,13 +83,14 @@ class AloeJudge:
     name = "aloe"
 
     def __init__(self, backend: ChatModel, *, mode: str = "turn", params: GenerationParams | None = None,
-                 max_attempts: int = 3, use_probs: bool | None = None):
+                 max_retries: int = 2, use_probs: bool | None = None):
         if mode not in PROMPTS:
             raise ConfigError(f"Unknown judge mode {mode!r}.", "Use --judge-mode turn or history.")
         self.backend = backend
         self.mode = mode
         self.params = params or GenerationParams(max_tokens=80, temperature=None)
-        self.max_attempts = max(1, max_attempts)
+        #: Re-asks after an unreadable answer (so at most ``max_retries + 1`` attempts per reply).
+        self.max_retries = max(0, max_retries)
         self.use_probs = backend.supports_choice_probs if use_probs is None else use_probs
         if self.use_probs and not backend.supports_choice_probs:
             raise ConfigError(f"Judge backend {backend.spec!r} cannot return answer probabilities.",
@@ -147,7 +148,7 @@ class AloeJudge:
         raws: list[str] = [""] * len(batch)
         errors: list[str | None] = [None] * len(batch)
         todo = list(range(len(batch)))
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.max_retries + 2):
             seed = None if self.params.seed is None else self.params.seed + attempt - 1
             params = self.params.model_copy(update={"seed": seed})
             replies = await self.backend.agenerate([convs[i] for i in todo], params)
@@ -169,7 +170,7 @@ class AloeJudge:
             if not todo:
                 break
         for i in todo:  # still no score: a failed last call is retried on resume, an unreadable answer is not
-            verdicts[i] = Verdict(score=None, raw=raws[i], attempts=self.max_attempts, usage=usage[i],
+            verdicts[i] = Verdict(score=None, raw=raws[i], attempts=self.max_retries + 1, usage=usage[i],
                                   error=errors[i])
         return [v for v in verdicts if v is not None]
 
@@ -177,6 +178,6 @@ class AloeJudge:
         """Spec, options and prompt hashes for run.json."""
         names = [PROMPTS[self.mode]] + ([] if self.use_probs else [RETRY_PROMPT])
         return {"kind": self.name, "options": {"mode": self.mode, "use_probs": self.use_probs,
-                                               "max_attempts": self.max_attempts,
+                                               "max_retries": self.max_retries,
                                                "params": self.params.model_dump(mode="json")},
                 "prompt_hashes": {n: prompt_hash(n) for n in names}}

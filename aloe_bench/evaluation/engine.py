@@ -1,0 +1,207 @@
+"""The conversation engine: turn-synchronous, batched, concurrent, cached, resumable.
+
+At turn k every live conversation needs its user message, then its reply, then its score.
+Local backends that gain from batches get all user messages of turn k as one batch and all
+replies as one batch (one padded forward pass each); with API backends every conversation is in
+flight at once and asks for its reply as soon as its own user message exists. Judging of turn k
+runs as a background task that overlaps turn k+1. Wall time therefore approaches
+K x (one simulator call + one model call).
+
+Every record is appended to the run folder as soon as it exists, so a killed run resumes with
+only the missing calls; finished conversations and scored turns are never redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aloe_bench import __version__
+from aloe_bench.backends.cache import CallCache
+from aloe_bench.components import SimRequest
+from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
+from aloe_bench.evaluation.config import EvalConfig, diff_configs
+from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
+from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
+from aloe_bench.evaluation.listener import RunListener
+from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs
+from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore
+from aloe_bench.evaluation.summary import summarize
+from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
+from aloe_bench.records import Conversation, Message, Persona, RunSpec, RunSummary, Turn, Usage, stable_hash, utc_now
+from aloe_bench.secrets import redact_text
+
+
+class Evaluation:
+    """One evaluation run in one folder.
+
+    ``rejudge_missing`` also asks the judge again for replies whose answers stayed unreadable
+    after the re-asks (replies whose judge call failed are always asked again on resume).
+    """
+
+    def __init__(self, config: EvalConfig, run_dir: str | Path, host, *, resume: bool = False,
+                 cache_path: str | Path | None = None, progress: RunListener | None = None,
+                 rejudge_missing: bool = False):
+        self.config, self.host = config, host
+        self.store = RunStore(run_dir)
+        self.resume = resume
+        self.rejudge_missing = rejudge_missing
+        self.cache_path = cache_path
+        self.progress = progress or RunListener()
+        self.usage = {role: Usage() for role in ("user", "model", "judge")}
+
+    def _check_resume(self, spec_hash: str) -> RunSpec | None:
+        if not self.store.exists():
+            return None
+        if not self.resume:
+            raise ConfigError(f"{self.store.dir} already holds a run.",
+                              "Add --resume to continue it, or choose another --output folder.")
+        old = self.store.read_spec()
+        if old.config_hash != spec_hash:
+            diffs = diff_configs(old.config, self.config.result_keys())
+            raise ResumeConflictError(
+                f"{self.store.dir} holds a run with a different configuration ({'; '.join(diffs)}).",
+                "Resume with the stored settings or use another --output folder.")
+        return old
+
+    async def run(self) -> RunSummary:
+        """Run (or resume) the evaluation and write summary.json (``status`` says whether the run
+        is complete). Holds the run folder's lock throughout."""
+        cfg = self.config
+        personas = select_personas(cfg, self.host)
+        with self.store.lock():
+            old = self._check_resume(cfg.config_hash())
+            cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path) else None
+            try:
+                comps = build_roles(cfg, self.host, cache)
+                try:
+                    return await self._run(personas, old, comps)
+                finally:
+                    comps.close()
+            finally:
+                if cache is not None:
+                    cache.close()
+
+    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: RunRoles) -> RunSummary:
+        cfg, store = self.config, self.store
+        personas_hash = stable_hash([p.model_dump(exclude={"source"}) for p in personas])
+        spec = old or RunSpec(aloe_bench_version=__version__, plugin_versions=self.host.versions(),
+                              config=cfg.result_keys(), config_hash=cfg.config_hash(),
+                              components=role_specs(cfg, comps), personas_source=redact_text(cfg.personas),
+                              personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed)
+        if old is None:
+            store.write_spec(spec)
+        elif old.personas_hash != personas_hash:
+            raise ResumeConflictError(f"The personas of {cfg.personas!r} changed since {store.dir} was started.",
+                                      "Resume with the same persona files or start a new run.")
+        if old is None or not store.personas_path.is_file():
+            store.write_personas(personas)
+        stored_turns, _ = store.read_turns()
+        stored_scores, _ = store.read_scores()
+        convs = rebuild_conversations(personas, cfg.seed, stored_turns)
+        done = sum(len(c.turns) for c in convs)
+        self.progress.start(len(convs) * cfg.turns, done, len(convs))
+        self.host.emit(RunStarted(run_dir=str(store.dir), conversations=len(convs), turns=cfg.turns, done_turns=done))
+
+        transcripts = store.transcript_writer()
+        scores_out = store.score_writer()
+        scorer = TurnJudger(comps.judge, scores_out, cfg.judge, cfg.judge_samples, self.progress, self.usage["judge"])
+        pending: list[asyncio.Task] = []
+
+        async def judge_task(items, turn):
+            new = await scorer.score(items)
+            self.host.emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
+                                      missing=sum(s.score is None for s in new)))
+
+        try:
+            backlog = unjudged_turns(convs, stored_scores, cfg.judge_samples,
+                                          rejudge_missing=self.rejudge_missing)
+            if backlog:
+                pending.append(asyncio.create_task(judge_task(backlog, 0)))
+            for k in range(1, cfg.turns + 1):
+                live = [c for c in convs if len(c.turns) == k - 1 and not c.closed]
+                if not live:
+                    continue
+                new_turns = await self._play_turn(k, live, comps, transcripts)
+                failed = sum(t.status != "ok" for t in new_turns)
+                if failed == len(live) and not any(t.status == "ok" for c in convs for t in c.turns):
+                    first = next(t.error for t in new_turns if t.error)
+                    raise AloeBenchError(
+                        f"Every conversation failed at turn {k}; the first error: {first}",
+                        "Check the --model/--user specs, API keys (OPENAI_API_KEY, ...) and OPENAI_API_BASE, "
+                        "then add --resume: failed turns are tried again.")
+                self.progress.turn(k, len(live) - failed, failed)
+                self.host.emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
+                items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
+                         for s in range(cfg.judge_samples)]
+                pending.append(asyncio.create_task(judge_task(items, k)))
+            await asyncio.gather(*pending)
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            raise
+        finally:
+            transcripts.close()
+            scores_out.close()
+            self._report_usage(comps)
+
+        # The summary is computed from what is on disk, exactly as `report` and `judge` see it.
+        final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True)
+        summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
+                            str(store.dir))
+        store.write_summary(summary)
+        store.write_spec(spec.model_copy(update={"finished": utc_now()}))
+        self.host.emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
+        return summary
+
+    async def _play_turn(self, k: int, live: list[Conversation], comps: RunRoles, out: JsonlWriter) -> list[Turn]:
+        """Turn ``k`` of every live conversation. Batched backends get the turn as one batch per
+        role; otherwise each conversation goes on to its reply as soon as its user message exists
+        (no barrier inside the turn), under each backend's concurrency limit."""
+        if comps.pipelined:
+            groups = await asyncio.gather(*(self._play_group(k, [c], comps, out) for c in live))
+            turns = [t for group in groups for t in group]
+        else:
+            turns = await self._play_group(k, live, comps, out)
+        self._report_usage(comps)
+        return turns
+
+    async def _play_group(self, k: int, live: list[Conversation], comps: RunRoles, out: JsonlWriter) -> list[Turn]:
+        cfg = self.config
+        sim_replies = await comps.simulator.next_messages([
+            SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns, conversation_id=c.id)
+            for c in live])
+        for r in sim_replies:
+            self.usage["user"].add(r.usage())
+        self.progress.advance("user", len(live))
+        ask = [i for i, r in enumerate(sim_replies) if r.ok]
+        model_replies = await comps.model.agenerate(
+            [c.history() + [Message(role="user", content=sim_replies[i].text)] for i, c in
+             ((i, live[i]) for i in ask)], cfg.model_params) if ask else []
+        for r in model_replies:
+            self.usage["model"].add(r.usage())
+        self.progress.advance("model", len(ask))
+        by_index = dict(zip(ask, model_replies))
+        turns = []
+        for i, conv in enumerate(live):
+            sim = sim_replies[i]
+            if not sim.ok:
+                t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user="", reply=None,
+                         status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()})
+            else:
+                rep = by_index[i]
+                t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user=sim.text,
+                         reply=rep.text if rep.ok else None, status="ok" if rep.ok else "model_failed",
+                         error=redact_text(rep.error), reply_tokens=rep.completion_tokens or None,
+                         usage={"user": sim.usage(), "model": rep.usage()})
+            out.write(t)
+            conv.turns.append(t)
+            turns.append(t)
+        return turns
+
+    def _report_usage(self, comps: RunRoles) -> None:
+        roles = {"model": comps.model, "user": getattr(comps.simulator, "backend", None),
+                 "judge": getattr(comps.judge, "backend", None)}
+        for role, backend in roles.items():
+            if backend is not None:
+                self.progress.usage(role, self.usage[role], backend.calls, backend.hits)

@@ -1,0 +1,197 @@
+"""Judging: scoring stored turns, during a run (overlapping the next turn) and afterwards
+(``aloe-bench judge``: a stored run judged again into ``judgements/NAME/``).
+
+One word for the act in code: *judge*. A judge protocol produces a verdict per reply; each is
+stored as a :class:`~aloe_bench.records.TurnScore` in a score file (``scores.jsonl``); a run
+judged again by another judge is a *judgement* (``judgements/NAME/``, with ``judgement.json``
+saying what defines it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from aloe_bench.backends.cache import CallCache
+from aloe_bench.components import GenerationParams, JudgeRequest
+from aloe_bench.errors import AloeBenchError, ResumeConflictError
+from aloe_bench.evaluation.config import EvalConfig, diff_configs
+from aloe_bench.evaluation.listener import RunListener
+from aloe_bench.evaluation.conversations import rebuild_conversations, run_personas, warn_transcript_gaps
+from aloe_bench.evaluation.roles import build_roles, role_specs
+from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore, atomic_write_json
+from aloe_bench.evaluation.summary import summarize
+from aloe_bench.records import Conversation, RunSummary, Turn, TurnScore, Usage, stable_hash, utc_now
+from aloe_bench.secrets import redact, redact_text
+
+
+class TurnJudger:
+    """Judges stored turns into a score file; used during a run (overlapping the next turn)
+    and by ``aloe-bench judge`` over stored transcripts."""
+
+    def __init__(self, judge, writer: JsonlWriter, judge_spec: str, samples: int, progress: RunListener,
+                 usage: Usage):
+        self.judge, self.writer, self.judge_spec = judge, writer, judge_spec
+        self.samples, self.progress, self.usage = samples, progress, usage
+
+    def requests_for(self, conv: Conversation, turn: Turn) -> JudgeRequest:
+        history = conv.history()[: 2 * (turn.turn - 1)]
+        return JudgeRequest(persona=conv.persona, history=history, user_message=turn.user,
+                            reply=turn.reply or "", turn=turn.turn, conversation_id=conv.id)
+
+    async def score(self, items: Sequence[tuple[Conversation, Turn, int]]) -> list[TurnScore]:
+        """Score (conversation, turn, sample) items and append them to the score file."""
+        if not items:
+            return []
+        judge = self.judge
+        out: list[TurnScore] = []
+        by_sample: dict[int, list[tuple[Conversation, Turn]]] = {}
+        for conv, turn, sample in items:
+            by_sample.setdefault(sample, []).append((conv, turn))
+        for sample, pairs in sorted(by_sample.items()):
+            if sample and hasattr(judge, "params") and judge.params.seed is not None:
+                judge = _with_seed(self.judge, self.judge.params.seed + 1000 * sample)
+            verdicts = await judge.score([self.requests_for(c, t) for c, t in pairs])
+            if len(verdicts) != len(pairs):
+                raise AloeBenchError(f"Judge {self.judge_spec!r} returned {len(verdicts)} verdicts for "
+                                     f"{len(pairs)} replies.", "Its protocol must return one verdict per request.")
+            for (conv, turn), v in zip(pairs, verdicts):
+                status = "ok" if v.score is not None else ("failed" if v.error else "unreadable")
+                rec = TurnScore(conversation_id=conv.id, persona_id=conv.persona.id, turn=turn.turn, score=v.score,
+                                judge=self.judge_spec, mode=getattr(self.judge, "mode", "turn"),
+                                rationale=v.rationale, raw=v.raw, argmax=v.argmax, probs=v.probs,
+                                attempts=v.attempts, sample=sample, status=status, error=redact_text(v.error),
+                                usage=v.usage)
+                self.writer.write(rec)
+                self.usage.add(v.usage)
+                out.append(rec)
+            self.progress.scored(len(pairs))
+        return out
+
+
+def _with_seed(judge, seed: int):
+    """A shallow copy of ``judge`` whose sampling seed differs (repeated judge samples)."""
+    import copy
+
+    clone = copy.copy(judge)
+    clone.params = judge.params.model_copy(update={"seed": seed})
+    return clone
+
+
+def unjudged_turns(convs: Sequence[Conversation], scores: Sequence[TurnScore], samples: int, *,
+                        rejudge_missing: bool = False) -> list[tuple[Conversation, Turn, int]]:
+    """(conversation, turn, sample) triples whose reply exists but still needs a judgement: no
+    score record, or a judge call that failed; with ``rejudge_missing`` also the answers that
+    stayed unreadable after the re-asks (``scores`` holds the last record of each triple)."""
+    done = ("ok",) if rejudge_missing else ("ok", "unreadable")
+    have = {(s.conversation_id, s.turn, s.sample) for s in scores if s.status in done}
+    return [(c, t, s) for c in convs for t in c.turns if t.status == "ok"
+            for s in range(samples) if (c.id, t.turn, s) not in have]
+
+
+def judgement_identity(judge_spec: str, protocol: str, samples: int, options: dict, judge) -> dict[str, Any]:
+    """What defines a re-scoring's scores: judge spec, protocol, mode, samples, the backend's
+    identity (what its provider says shapes its outputs: operational options such as retries or
+    timeouts are not in it), the protocol's options and sampling parameters, and prompt hashes
+    (secrets redacted). Stored as ``judgement.json``."""
+    d = judge.describe()
+    backend = getattr(judge, "backend", None)
+    return redact({"judge": judge_spec, "protocol": protocol, "mode": getattr(judge, "mode", "turn"),
+                   "samples": samples, "backend": backend.identity() if backend is not None else options,
+                   "kind": d.get("kind", ""), "protocol_options": d.get("options", {}),
+                   "prompt_hashes": d.get("prompt_hashes", {})})
+
+
+def default_judgement_name(judge_spec: str, protocol: str, mode: str, samples: int) -> str:
+    """``SPEC[-PROTOCOL]-MODE[-sN]``: the protocol when it is not ``aloe``, samples when above 1."""
+    parts = [judge_spec] + ([protocol] if protocol != "aloe" else []) + [mode] + ([f"s{samples}"] if samples > 1 else [])
+    return _slug("-".join(parts))
+
+
+async def judge_run(run_dir: str | Path, judge_spec: str, host, *, name: str | None = None,
+                  judge_protocol: str = "aloe", judge_mode: str | None = None, judge_options: dict | None = None,
+                  judge_params: GenerationParams | None = None, samples: int = 1,
+                  cache_path: str | Path | None = None, concurrency: int = 8,
+                  progress: RunListener | None = None, rejudge_missing: bool = False) -> tuple[RunSummary, Path]:
+    """Score a stored run's transcripts with another judge into ``judgements/NAME/`` (resumable:
+    only replies without a score, or whose judge call failed, are judged). A re-scoring under an
+    existing name with a different identity (:func:`judgement_identity`) is refused."""
+    base = RunStore(run_dir)
+    spec = base.read_spec()
+    old_cfg = EvalConfig.model_validate({**spec.config})
+    cfg = old_cfg.model_copy(update={"judge": judge_spec, "judge_protocol": judge_protocol,
+                                     "judge_mode": judge_mode or old_cfg.judge_mode,
+                                     "judge_options": judge_options or {},
+                                     "judge_params": judge_params or old_cfg.judge_params,
+                                     "judge_samples": samples, "concurrency": concurrency})
+    name = name or default_judgement_name(judge_spec, judge_protocol, cfg.judge_mode, samples)
+    store = RunStore(run_dir, scores_name=name)
+    personas = run_personas(base, cfg, host)
+    with store.lock():
+        turns, _ = base.read_turns()
+        convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True)
+        warn_transcript_gaps(base, convs, cfg.turns)
+        cache = CallCache(cache_path) if cache_path else None
+        try:
+            comps = build_roles(cfg, host, cache, need_model=False, need_user=False)
+            try:
+                identity = judgement_identity(judge_spec, judge_protocol, samples, cfg.judge_options, comps.judge)
+                check_judgement(store, identity)
+                existing, _ = store.read_scores()
+                progress = progress or RunListener()
+                writer = store.score_writer()
+                try:
+                    items = unjudged_turns(convs, existing, samples, rejudge_missing=rejudge_missing)
+                    progress.start(len(items), 0, len(convs))
+                    await TurnJudger(comps.judge, writer, judge_spec, samples, progress, Usage()).score(items)
+                finally:
+                    writer.close()
+            finally:
+                comps.close()
+        finally:
+            if cache is not None:
+                cache.close()
+        rspec = spec.model_copy(update={"components": [c for c in spec.components if c.role != "judge"]
+                                        + role_specs(cfg, comps)})
+        summary = summarize(cfg, rspec, convs, store.read_scores(warn=False)[0], store.usage(), host, str(base.dir))
+        store.write_summary(summary)
+    return summary, store.scores_dir
+
+
+def check_judgement(store: RunStore, identity: dict[str, Any]) -> None:
+    """Write judgement.json for a new re-scoring; refuse one whose stored identity differs."""
+    path = store.judgement_path
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")).get("identity", {})
+        except (OSError, ValueError) as exc:
+            raise AloeBenchError(f"{path} is unreadable ({type(exc).__name__}).",
+                                 "Delete that re-scoring folder or choose another --name.") from None
+        if stable_hash(old) != stable_hash(identity):
+            diffs = diff_configs(_flat(old), _flat(identity))
+            raise ResumeConflictError(
+                f"{store.scores_dir} holds a re-scoring with a different identity ({'; '.join(diffs)}).",
+                "Choose another --name for this re-scoring, or repeat the stored settings.")
+        return
+    if store.scores_path.is_file():  # made before judgement.json existed: its identity is unknown
+        raise ResumeConflictError(f"{store.scores_dir} holds a re-scoring of unknown settings.",
+                                  "Choose another --name for this re-scoring.")
+    atomic_write_json(path, {"schema_version": 1, "identity": identity, "identity_hash": stable_hash(identity),
+                             "created": utc_now()})
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "judge"
