@@ -79,6 +79,10 @@ class ChatModel:
     #: The engine then sends each turn as one batch; otherwise it pipelines conversations, so a
     #: conversation's reply is requested as soon as its own user message exists.
     prefers_batches: bool = False
+    #: True for backends whose outputs are fine for a demo and meaningless as a measurement (a
+    #: tiny embedded model). Runs that use one as simulator or judge are flagged in summaries,
+    #: leaderboards and reports. Providers can also say so when registering (``demo_quality=True``).
+    demo_quality: bool = False
     #: True when :meth:`identity` alone pins the replies, whatever release of the plugin serves
     #: them: a hosted API whose model id names the model (``gpt-4o-2024-08-06``). The call cache
     #: then keys calls by the identity only, so a new plugin release keeps a paid cache. False

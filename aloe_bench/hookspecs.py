@@ -11,9 +11,20 @@ Plugins implement hooks with the :data:`hookimpl` marker::
 and are found through the ``aloe_bench`` entry-point group (``[project.entry-points.aloe_bench]``
 in their pyproject.toml). Built-in features use the very same hooks.
 
-Registration hooks take one ``register(name, factory, *, description="")`` callback. The host
-records which plugin registered each name; a name registered twice in one registry is an error
-naming both plugins. Every registration hook is called for every plugin (no first-result).
+Hooks are called the pluggy way: by the argument names an implementation declares, so it may
+accept any subset of a hook's arguments (``def aloe_register_metrics():`` is valid, and hooks can
+gain arguments without breaking plugins). Anything an implementation or a factory raises is
+reported as :class:`aloe_bench.errors.PluginError` naming the plugin.
+
+Registration hooks take one ``register(name, factory, *, description="", **keywords)`` callback.
+The host records which plugin registered each name; a name registered twice in one registry is
+an error naming both plugins, and so is a keyword the kind does not take. Every registration
+hook is called for every plugin (no first-result).
+
+Factories are called with the keyword arguments their signature accepts: the core's own
+(``params=``, ``mode=``) only where a factory declares them, the user's options (``--*-option``,
+config tables) always (an option a factory does not take is a one-line error naming it). What a
+factory returns is checked against its kind.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class Register(Protocol):
     """The callback passed to every ``aloe_register_*`` hook."""
 
-    def __call__(self, name: str, factory: Callable[..., Any], *, description: str = "") -> None: ...
+    def __call__(self, name: str, factory: Callable[..., Any], *, description: str = "", **keywords: Any) -> None: ...
 
 
 @hookspec
@@ -46,8 +57,14 @@ def aloe_register_models(register: Register) -> None:
     ``name`` is the provider prefix of a model spec ``provider:rest`` (``hf``, ``litellm``), or a
     whole spec without a colon (``smollm2``). ``factory(rest: str, **options)`` returns a
     :class:`aloe_bench.components.ChatModel`; ``rest`` is the part after the colon ("" for a
-    bare name). A spec whose prefix names no provider goes to the ``litellm`` provider whole.
-    Import heavy libraries inside the factory, not at module import.
+    bare name) and ``options`` are the user's ``--model-option KEY=VALUE`` pairs (validate them:
+    :class:`aloe_bench.options.ProviderOptions`). Import heavy libraries inside the factory.
+
+    Keywords: ``claims=callable(spec) -> bool`` claims specs without a known prefix (the litellm
+    plugin claims bare API model names; at most one provider may); ``default=True`` makes the
+    provider's name the spec of roles that name none (at most one provider); ``demo_quality=True``
+    says its models are demo quality (runs that simulate or judge with them are flagged). A spec
+    nobody provides or claims is an error with suggestions before any call.
     """
 
 
@@ -55,9 +72,13 @@ def aloe_register_models(register: Register) -> None:
 def aloe_register_simulators(register: Register) -> None:
     """Register user-simulator protocols (``--user-protocol NAME``; built-in: ``aloe``).
 
-    ``factory(backend: ChatModel, **options)`` returns a
+    ``factory(backend: ChatModel | None, *, params: GenerationParams, **options)`` returns a
     :class:`aloe_bench.components.Simulator` that writes the next user message of each
-    conversation in a batch, using ``backend`` for generation.
+    conversation in a batch, using ``backend`` for generation. ``params`` are the run's sampling
+    parameters of the user role (passed only if the factory declares it); ``options`` come from
+    ``--user-protocol-option KEY=VALUE`` / ``user_protocol_options``. Keyword
+    ``needs_backend=False``: the protocol generates without a model; ``backend`` is then None and
+    no backend is loaded. :func:`aloe_bench.protocols.build_simulator` reuses a registered one.
     """
 
 
@@ -65,10 +86,14 @@ def aloe_register_simulators(register: Register) -> None:
 def aloe_register_judges(register: Register) -> None:
     """Register judge protocols (``--judge-protocol NAME``; built-in: ``aloe``).
 
-    ``factory(backend: ChatModel, *, mode: str = "turn", **options)`` returns a
-    :class:`aloe_bench.components.Judge` that scores replies 1-5 for a persona. ``mode`` is
-    ``turn`` (persona, current user message, reply: the published protocol) or ``history``
-    (the whole dialogue too).
+    ``factory(backend: ChatModel | None, *, mode: str = "turn", params: GenerationParams, **options)``
+    returns a :class:`aloe_bench.components.Judge` that scores replies 1-5 for a persona. ``mode``
+    is ``turn`` (persona, current user message, reply: the published protocol) or ``history``
+    (the whole dialogue too); ``params`` are the judge role's sampling parameters (``mode`` and
+    ``params`` are passed only if the factory declares them); ``options`` come from
+    ``--judge-protocol-option KEY=VALUE`` / ``judge_protocol_options``. Keyword
+    ``needs_backend=False`` as for simulators. :func:`aloe_bench.protocols.build_judge` reuses a
+    registered judge (``build_judge("aloe", backend, mode=mode, params=params)``).
     """
 
 
@@ -76,8 +101,10 @@ def aloe_register_judges(register: Register) -> None:
 def aloe_register_metrics(register: Register) -> None:
     """Register run metrics.
 
-    ``factory()`` returns a callable ``metric(data: aloe_bench.metrics.RunData) -> dict`` whose
-    result is stored in ``summary.json`` under ``extra[name]``. The alignment metrics (AL(k),
+    Register the function ``metric(data: aloe_bench.metrics.RunData) -> dict`` itself, or a
+    zero-argument factory that returns it. Its result is stored in ``summary.json`` under
+    ``extra[name]`` and reaches leaderboard rows (``extra``) and the HTML report; a metric that
+    raises becomes a warning and ``{"error": ...}`` there, never a lost run. The alignment metrics (AL(k),
     N(k), IR, N-IR, R2, N-R2, CIs) are the built-in ``alignment`` metric and fill the summary's
     top-level fields.
     """
@@ -106,8 +133,9 @@ def aloe_register_trainers(register: Register) -> None:
 def aloe_register_reporters(register: Register) -> None:
     """Register leaderboard formats (``aloe-bench leaderboard --format NAME``).
 
-    ``factory()`` returns a callable ``render(rows: list[dict], notes: list[str]) -> str``. Each
-    row is one run with the keys of :data:`aloe_bench.reporting.ROW_FIELDS` (model, judge, avg and
+    Register the function ``render(rows: list[dict], notes: list[str]) -> str`` itself, or a
+    zero-argument factory that returns it. Each row is one run with the keys of
+    :data:`aloe_bench.reporting.leaderboard.ROW_FIELDS` (model, judge, avg and
     its CI, ir, n_ir, r2, AL(1), AL(K), cost, rank, comparable, ...), sorted by Average; ``notes``
     explain flags such as runs whose protocols differ.
     """

@@ -2,10 +2,18 @@
 
 Core code never touches ``pm.hook`` directly; it goes through :class:`PluginHost`.
 
+Hook implementations are called the pluggy way: by the argument names they declare (a plugin
+may accept any subset of a hook's arguments, so hooks can gain arguments without breaking
+plugins), and anything a plugin raises is reported as a :class:`PluginError` naming the plugin.
+
 Environment:
 - ``ALOE_BENCH_PLUGINS``: comma-separated allow-list of external plugins (entry-point names or
   distribution names). When set, only these external plugins load. Built-ins always load.
-- ``ALOE_BENCH_DISABLE_PLUGINS``: comma-separated block-list, same names.
+- ``ALOE_BENCH_DISABLE_PLUGINS``: comma-separated block-list, same names. Built-in plugins can be
+  blocked too (``core.roles``, ``core.reporters``, ``core.persona_sources``), so a plugin can
+  replace the built-in ``aloe`` judge or simulator; ``core.metrics`` is essential.
+- ``ALOE_BENCH_TRACE_PLUGINS=1``: print every hook call, its plugin and what it registered, to
+  standard error.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -22,7 +31,7 @@ from typing import Any, Mapping
 import pluggy
 
 from aloe_bench import __version__, hookspecs
-from aloe_bench.errors import PluginError
+from aloe_bench.errors import AloeBenchError, PluginError
 from aloe_bench.registry import Registry
 
 ENTRY_POINT_GROUP = "aloe_bench"
@@ -35,16 +44,48 @@ BUILTIN_PLUGINS = (
     "aloe_bench.default_plugins.reporters",
 )
 
-REGISTRY_HOOKS = {
-    "models": ("aloe_register_models", "model provider"),
-    "simulators": ("aloe_register_simulators", "user-simulator protocol"),
-    "judges": ("aloe_register_judges", "judge protocol"),
-    "metrics": ("aloe_register_metrics", "metric"),
-    "persona_sources": ("aloe_register_persona_sources", "persona source"),
-    "trainers": ("aloe_register_trainers", "trainer"),
-    "reporters": ("aloe_register_reporters", "leaderboard format"),
-    "embedders": ("aloe_register_embedders", "embedder"),
+#: Built-in plugins that cannot be disabled (the summary's AL(k) family comes from core.metrics).
+ESSENTIAL_PLUGINS = ("core.metrics",)
+
+
+def _is_chat_model(obj: Any) -> str | None:
+    from aloe_bench.components import ChatModel
+
+    return None if isinstance(obj, ChatModel) else "not an aloe_bench.components.ChatModel"
+
+
+def _has(*methods: str):
+    def check(obj: Any) -> str | None:
+        missing = [m for m in methods if not callable(getattr(obj, m, None))]
+        return f"it lacks {', '.join(missing)}" if missing else None
+    return check
+
+
+def _is_callable(obj: Any) -> str | None:
+    return None if callable(obj) else "not callable"
+
+
+def _is_list(obj: Any) -> str | None:
+    return None if isinstance(obj, list) else "not a list of Persona"
+
+
+#: registry key -> (hook, kind, registration keywords with defaults, check of what factories return)
+REGISTRY_HOOKS: dict[str, tuple[str, str, dict[str, Any], Any]] = {
+    "models": ("aloe_register_models", "model provider", {"claims": None, "default": False, "demo_quality": False}, _is_chat_model),
+    "simulators": ("aloe_register_simulators", "user-simulator protocol", {"needs_backend": True},
+                   _has("next_messages", "describe")),
+    "judges": ("aloe_register_judges", "judge protocol", {"needs_backend": True}, _has("score", "describe")),
+    "metrics": ("aloe_register_metrics", "metric", {}, _is_callable),
+    "persona_sources": ("aloe_register_persona_sources", "persona source", {}, _is_list),
+    "trainers": ("aloe_register_trainers", "trainer", {}, None),
+    "reporters": ("aloe_register_reporters", "leaderboard format", {}, _is_callable),
+    "embedders": ("aloe_register_embedders", "embedder", {}, _has("encode")),
 }
+
+
+def _trace(message: str) -> None:
+    if os.environ.get("ALOE_BENCH_TRACE_PLUGINS", "") not in ("", "0"):
+        print(f"aloe-bench trace: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -75,13 +116,20 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self._dists: dict[str, tuple[str, str, bool]] = {}
-        for modname in BUILTIN_PLUGINS:
-            name = "core." + modname.rsplit(".", 1)[-1]
-            self.pm.register(importlib.import_module(modname), name=name)
-            self._dists[name] = ("aloe-bench", __version__, True)
         allow = _env_list(env, "ALOE_BENCH_PLUGINS")
         block = _env_list(env, "ALOE_BENCH_DISABLE_PLUGINS") or set()
         self.skipped: list[str] = []
+        for modname in BUILTIN_PLUGINS:
+            name = "core." + modname.rsplit(".", 1)[-1]
+            if name in block:
+                if name in ESSENTIAL_PLUGINS:
+                    warnings.warn(f"aloe-bench: the built-in plugin {name!r} is essential and cannot be disabled.",
+                                  stacklevel=2)
+                else:
+                    self.skipped.append(name)
+                    continue
+            self.pm.register(importlib.import_module(modname), name=name)
+            self._dists[name] = ("aloe-bench", __version__, True)
         if load_entrypoints:
             self._load_entrypoints(allow, block)
         for name, plugin in (extra_plugins or {}).items():
@@ -125,17 +173,46 @@ class PluginHost:
             self._dists[ep.name] = (dist, version, False)
 
     # -- registries -------------------------------------------------------------------------
+    def call_each(self, hook_name: str, make_kwargs) -> None:
+        """Call every implementation of ``hook_name`` with the arguments it declares (pluggy's
+        rule): ``make_kwargs(impl)`` gives the available ones. Anything an implementation raises
+        becomes a :class:`PluginError` naming its plugin (errors meant for users pass through)."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            available = make_kwargs(impl)
+            missing = [a for a in impl.argnames if a not in available]
+            if missing:
+                raise PluginError(f"Plugin {impl.plugin_name!r} implements {hook_name} with unknown "
+                                  f"argument(s) {', '.join(missing)}.", "See docs/plugin_hooks.md.")
+            _trace(f"{hook_name} -> plugin {impl.plugin_name!r}")
+            try:
+                impl.function(**{a: available[a] for a in impl.argnames})
+            except AloeBenchError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"Plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
+                                  f"Disable it with ALOE_BENCH_DISABLE_PLUGINS={impl.plugin_name}.") from exc
+
     @property
     def registries(self) -> dict[str, Registry]:
         """All registries, built on first use by calling every registration hook."""
         if self._registries is None:
             regs: dict[str, Registry] = {}
-            for key, (hook_name, kind) in REGISTRY_HOOKS.items():
-                reg = Registry(kind)
-                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                    def register(name, factory, *, description="", _plugin=impl.plugin_name, _reg=reg):
-                        _reg.register(name, factory, description=description, plugin=_plugin)
-                    impl.function(register=register)
+            for key, (hook_name, kind, meta, check) in REGISTRY_HOOKS.items():
+                reg = Registry(kind, meta=meta, check=check)
+
+                def make_kwargs(impl, _reg=reg):
+                    def register(name, factory, *, description="", **extra):
+                        _reg.register(name, factory, description=description, plugin=impl.plugin_name, **extra)
+                        _trace(f"  plugin {impl.plugin_name!r} registered {_reg.kind} {name!r}")
+                    return {"register": register}
+
+                self.call_each(hook_name, make_kwargs)
+                claiming = reg.with_meta("claims")
+                if len(claiming) > 1 or len(reg.with_meta("default")) > 1:
+                    which = "claim unprefixed specs" if len(claiming) > 1 else "declare the default spec"
+                    names = [f"{e.name} ({e.plugin})" for e in (claiming if len(claiming) > 1 else reg.with_meta("default"))]
+                    raise PluginError(f"Several model providers {which}: {', '.join(names)}.",
+                                      "Disable all but one with ALOE_BENCH_DISABLE_PLUGINS.")
                 regs[key] = reg
             self._registries = regs
         return self._registries
@@ -183,13 +260,13 @@ class PluginHost:
     # -- other hooks ------------------------------------------------------------------------
     def add_commands(self, cli: Any) -> None:
         """Let plugins add CLI subcommands."""
-        self.pm.hook.aloe_register_commands(cli=cli)
+        self.call_each("aloe_register_commands", lambda impl: {"cli": cli})
 
     def emit(self, event: Any) -> None:
         """Send ``event`` to every observer; an observer that raises becomes a warning."""
         for impl in self.pm.hook.aloe_on_event.get_hookimpls():
             try:
-                impl.function(event=event)
+                impl.function(**{a: event for a in impl.argnames if a == "event"})
             except Exception as exc:  # observers must never stop a run
                 warnings.warn(f"aloe-bench: observer {impl.plugin_name!r} failed on "
                               f"{type(event).__name__}: {exc!r}", stacklevel=2)

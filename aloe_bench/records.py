@@ -169,6 +169,8 @@ class ComponentSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
     identity: dict[str, Any] = Field(default_factory=dict)
+    #: The backend declared itself demo quality (e.g. a tiny embedded model): reports flag it.
+    demo_quality: bool = False
 
 
 class RunSpec(Record):

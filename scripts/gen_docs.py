@@ -23,7 +23,7 @@ def hooks_markdown() -> str:
         if not name.startswith("aloe_"):
             continue
         sig = str(inspect.signature(fn)).replace("'", "")
-        out += [f"## `{name}`", "", "```python", f"@hookimpl", f"def {name}{sig}: ...", "```", "",
+        out += [f"## `{name}`", "", "```python", "@hookimpl", f"def {name}{sig}: ...", "```", "",
                 inspect.cleandoc(fn.__doc__ or ""), ""]
     return "\n".join(out).rstrip() + "\n"
 
@@ -31,7 +31,10 @@ def hooks_markdown() -> str:
 def _walk(cmd, path, out, parent=None):
     import click
 
-    # Each command's own context settings, inherited as at run time (e.g. -h, --help).
+    # Each command's own context settings, inherited as at run time (e.g. -h, --help). Click caches
+    # a command's help option from the first context that asked for it (a test may have invoked a
+    # subcommand on its own): forget it, so the text depends on the command tree alone.
+    cmd._help_option = None
     ctx = click.Context(cmd, info_name=path[-1], parent=parent, **(cmd.context_settings or {}))
     out += [f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx).rstrip(), "```", ""]
     if isinstance(cmd, click.Group):

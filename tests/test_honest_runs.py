@@ -179,13 +179,27 @@ def test_failed_model_calls_exit_3_and_the_leaderboard_keeps_the_run_apart(srv, 
     assert summary_of(runs / "broken")["status"] == "complete"
 
 
-def test_a_judge_that_cannot_work_is_not_a_finished_run(srv, env, personas_file, tmp_path):
-    res = aloe(env, "evaluate", "--model", "openai/mut", "--user", "openai/sim", "--judge", "foo:bar",
-               "--personas", f"jsonl:{personas_file}", "--turns", "1", "--limit", "2", "-o", str(tmp_path / "r"),
-               "--no-cache", "-q", *NO_RETRY)
-    assert res.returncode == 3, res.stderr
-    assert summary_of(tmp_path / "r")["status"] == "incomplete"
-    assert "first judge error" in res.stderr
+def test_a_spec_nobody_provides_fails_before_any_call_or_folder(srv, env, personas_file, tmp_path):
+    for bad, said in (("foo:bar", "Unknown model provider 'foo'"), ("hff:Qwen/x", "Did you mean: hf?")):
+        res = aloe(env, "evaluate", "--model", "openai/mut", "--user", "openai/sim", "--judge", bad,
+                   "--personas", f"jsonl:{personas_file}", "--turns", "1", "-o", str(tmp_path / "r"), "--no-cache", "-q")
+        assert res.returncode == 2 and said in res.stderr, res.stderr
+    assert srv.chat_requests() == [] and not (tmp_path / "r").exists()
+
+
+def test_a_run_whose_first_turn_failed_entirely_resumes_with_corrected_specs(srv, env, personas_file, tmp_path):
+    run = tmp_path / "run"
+    srv.inject("401", count=10**6)  # a wrong key for every call
+    res = evaluate(env, personas_file, run)
+    assert res.returncode == 1 and "Every conversation failed at turn 1" in res.stderr
+    srv.reset()
+    res = aloe(env, "evaluate", "--model", "openai/mut2", "--user", "openai/sim", "--judge", "openai/judge",
+               "--personas", f"jsonl:{personas_file}", "--turns", str(TURNS), "-o", str(run), "--no-cache", "-q",
+               *NO_RETRY, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert "no successful turn yet" in res.stderr and "model: 'openai/mut' -> 'openai/mut2'" in res.stderr
+    assert json.loads((run / "run.json").read_text())["config"]["model"] == "openai/mut2"
+    assert summary_of(run)["status"] == "complete"
 
 
 def test_two_writers_of_one_run_folder_one_is_refused(server, env, personas_file, tmp_path):

@@ -87,7 +87,7 @@ def test_the_core_is_grouped_by_concern():
 def test_help_imports_no_pydantic_records():
     code = ("import sys\nsys.argv = ['aloe-bench', '--help']\nfrom aloe_bench.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('aloe_bench.records', 'pydantic', 'torch', 'litellm', 'numpy') if m in sys.modules]\n"
+            "bad = [m for m in ('aloe_bench.records', 'aloe_bench.options', 'pydantic', 'torch', 'litellm', 'numpy') if m in sys.modules]\n"
             "print('LOADED', bad)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "LOADED []" in proc.stdout, proc.stdout[-500:] + proc.stderr[-2000:]

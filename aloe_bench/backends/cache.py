@@ -101,6 +101,7 @@ class CachedModel(ChatModel):
         self.concurrency = inner.concurrency
         self.supports_choice_probs = inner.supports_choice_probs
         self.prefers_batches = inner.prefers_batches
+        self.demo_quality = bool(getattr(inner, "demo_quality", False))
         self.hits = 0
         self.calls = 0
 

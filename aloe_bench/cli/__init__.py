@@ -69,7 +69,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     install_warning_display()
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 for _mod in COMMAND_MODULES:

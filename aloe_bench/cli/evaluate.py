@@ -22,7 +22,6 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "judge_params": {"max_tokens": 300, "temperature": None},
                   "model_params": {"max_tokens": 300}},
 }
-DEMO_SPEC = "smollm2"
 
 
 def build_config(cli_values: dict[str, Any], preset: str | None, config_file: str | None):
@@ -78,12 +77,41 @@ def resume_hint(argv: Sequence[str], output: Path) -> str:
     return cmd
 
 
+def print_run_header(config, host) -> None:
+    """What will run: each role's spec with its provider, the protocols and the plugin metrics
+    with their descriptions, and a note when a demo-quality backend simulates or judges."""
+    from rich.markup import escape
+
+    from aloe_bench.backends.resolve import split_spec
+    from aloe_bench.cli.common import console
+
+    def provider(spec: str):
+        return host.models.get(split_spec(spec, host.models)[0])
+
+    sim, judge = host.simulators.get(config.user_protocol), host.judges.get(config.judge_protocol)
+    console.print(f"Model [bold]{escape(config.model)}[/] · user [bold]{escape(config.user)}[/] "
+                  f"({sim.name}: {escape(sim.description)}) · judge [bold]{escape(config.judge)}[/] "
+                  f"({judge.name}, {config.judge_mode} mode: {escape(judge.description)})")
+    extra = [f"{e.name} ({e.plugin})" for e in host.metrics if e.name != "alignment"]
+    if extra:
+        console.print(f"Metrics: alignment + {escape(', '.join(extra))}")
+    demo = sorted({spec for spec, entry in ((config.user, sim), (config.judge, judge))
+                   if entry.meta.get("needs_backend", True) and provider(spec).meta.get("demo_quality")})
+    if demo:
+        console.print(f"[yellow]Note:[/] {escape(', '.join(demo))} simulates the user and/or judges: a demo-quality "
+                      "backend (its provider says so), whose scores are not comparable to the paper. For the paper "
+                      "protocol use --preset aloe-paper (gpt-4o) or --preset aloe-code (gpt-4o-mini), or name any "
+                      "--user/--judge model.")
+
+
 @click.command("evaluate")
-@click.option("--model", help="Model under test: smollm2 (default), hf:ID_OR_PATH, litellm:MODEL or any litellm model name.")
-@click.option("--user", help="User-simulator backend spec (default smollm2; the paper used gpt-4o).")
-@click.option("--judge", help="Judge backend spec (default smollm2; the paper used gpt-4o).")
+@click.option("--model", help="Model under test: PROVIDER:NAME (hf:ID_OR_PATH, litellm:MODEL, a bare API model name); default: the installed default provider's model (smollm2 with aloe-bench-hf).")
+@click.option("--user", help="User-simulator backend spec (default as --model; the paper used gpt-4o).")
+@click.option("--judge", help="Judge backend spec (default as --model; the paper used gpt-4o).")
 @click.option("--user-protocol", help="Simulator protocol registered by a plugin (default aloe).")
 @click.option("--judge-protocol", help="Judge protocol registered by a plugin (default aloe).")
+@click.option("--user-protocol-option", "user_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the simulator protocol's factory (repeatable).")
+@click.option("--judge-protocol-option", "judge_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the judge protocol's factory (repeatable), e.g. max_retries=4.")
 @click.option("--judge-mode", type=click.Choice(["turn", "history"]), help="turn: persona + message + reply (published); history: the whole dialogue too.")
 @click.option("--judge-samples", type=click.IntRange(min=1), help="Judge each reply N times and average (default 1).")
 @click.option("--personas", help="Persona source (default aloe-eval: the 100 official ALOE personas; jsonl:PATH).")
@@ -118,6 +146,7 @@ def command(**opts: Any) -> None:
     from aloe_bench.cli.progress import LiveRunDisplay
     from aloe_bench.cli.summary import exit_for_status, print_summary
     from aloe_bench.evaluation.engine import Evaluation
+    from aloe_bench.evaluation.roles import validate_roles
     from aloe_bench.plugins import default_host
     from aloe_bench.evaluation.preflight import check_cache_writable, check_run_dir_writable
     from rich.markup import escape
@@ -131,25 +160,23 @@ def command(**opts: Any) -> None:
         mp["max_tokens"] = opts["max_tokens"]
     if opts["temperature"] is not None:
         mp["temperature"] = opts["temperature"]
-    for role in ("model", "user", "judge"):
-        parsed = parse_options(opts[f"{role}_option"], f"--{role}-option")
+    for role in ("model", "user", "judge", "user_protocol", "judge_protocol"):
+        parsed = parse_options(opts[f"{role}_option"], f"--{role.replace('_', '-')}-option")
         if parsed:
             values[f"{role}_options"] = parsed
     config = build_config(values, opts["preset"], opts["config_file"])
     if mp:
         config = config.model_copy(update={"model_params": config.model_params.model_copy(update=mp)})
-    if DEMO_SPEC in (config.user, config.judge):
-        console.print(f"[yellow]Note:[/] the user simulator and/or judge is the embedded {DEMO_SPEC} "
-                      "(SmolLM2-135M, offline): a demo-quality setup whose scores are not comparable to the "
-                      "paper. For the paper protocol use --preset aloe-paper (gpt-4o) or --preset aloe-code "
-                      "(gpt-4o-mini), or name any --user/--judge model.")
+    host = default_host()
+    config = config.with_default_specs(host)
+    validate_roles(config, host)  # unknown providers or protocols: one line, before anything is made
+    print_run_header(config, host)
     output = Path(opts["output"]) if opts["output"] else default_output(config)
     check_run_dir_writable(output)  # before any model call: fail in one line, not after paying
     if config.cache:
         check_cache_writable(cache_path())
     resume_cmd = resume_hint(sys.argv[1:], output)
     console.print(f"Run folder: [bold]{output}[/]")
-    host = default_host()
     quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
     progress = LiveRunDisplay(console, enabled=not quiet)
     if opts["rejudge_missing"] and not opts["resume"]:

@@ -42,7 +42,7 @@ def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
     from aloe_bench.reporting.results import load_results
     from aloe_bench.evaluation.run_folder import atomic_write_text
 
-    render = default_host().reporters.get(fmt).factory()
+    render = default_host().reporters.get(fmt).callable()
     for target, option in [(output, "--output"), *((p, "--plot") for p in plots)]:
         if target:
             check_output_file_writable(target, option=option)

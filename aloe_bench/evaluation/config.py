@@ -13,15 +13,23 @@ from aloe_bench.secrets import redact
 
 
 class EvalConfig(BaseModel):
-    """Everything that defines an evaluation. Keys match the CLI options and the TOML config."""
+    """Everything that defines an evaluation. Keys match the CLI options and the TOML config.
+
+    ``model``, ``user`` and ``judge`` left empty (None) take the spec of the model provider a
+    plugin registered with ``default=True`` (:meth:`with_default_specs`; the embedded ``smollm2``
+    of aloe-bench-hf). ``user_protocol_options`` / ``judge_protocol_options`` go to the protocol
+    factories as keyword arguments.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2"
-    user: str = "smollm2"
-    judge: str = "smollm2"
+    model: str | None = None
+    user: str | None = None
+    judge: str | None = None
     user_protocol: str = "aloe"
     judge_protocol: str = "aloe"
+    user_protocol_options: dict[str, Any] = Field(default_factory=dict)
+    judge_protocol_options: dict[str, Any] = Field(default_factory=dict)
     judge_mode: str = "turn"
     judge_samples: int = Field(1, ge=1)
     personas: str = "aloe-eval"
@@ -40,6 +48,22 @@ class EvalConfig(BaseModel):
     bootstrap: int = Field(1000, ge=0)
 
     OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap")
+
+    def with_default_specs(self, host) -> "EvalConfig":
+        """A copy whose empty role specs are the default provider's spec; a clear error when a
+        role has no spec and no installed plugin declares a default."""
+        missing = [role for role in ("model", "user", "judge") if not getattr(self, role)]
+        if not missing:
+            return self
+        from aloe_bench.backends.resolve import default_spec
+
+        spec = default_spec(host)
+        if spec is None:
+            raise ConfigError(f"No spec for {', '.join('--' + r for r in missing)}, and no installed plugin "
+                              "provides a default model.",
+                              "Name the models (e.g. --model hf:PATH --user gpt-4o --judge gpt-4o), or install "
+                              "a plugin with a default model; `aloe-bench plugins` lists the providers.")
+        return self.model_copy(update={role: spec for role in missing})
 
     def result_keys(self) -> dict[str, Any]:
         """The keys that define results (hashed into config_hash, compared on resume)."""

@@ -14,17 +14,18 @@ only the missing calls; finished conversations and scored turns are never redone
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 
 from aloe_bench import __version__
 from aloe_bench.backends.cache import CallCache
 from aloe_bench.components import SimRequest
-from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
+from aloe_bench.errors import AloeBenchError, AloeBenchWarning, ConfigError, ResumeConflictError
 from aloe_bench.evaluation.config import EvalConfig, diff_configs
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
 from aloe_bench.evaluation.listener import RunListener
-from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs
+from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs, validate_roles
 from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore
 from aloe_bench.evaluation.summary import summarize
 from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
@@ -42,7 +43,7 @@ class Evaluation:
     def __init__(self, config: EvalConfig, run_dir: str | Path, host, *, resume: bool = False,
                  cache_path: str | Path | None = None, progress: RunListener | None = None,
                  rejudge_missing: bool = False):
-        self.config, self.host = config, host
+        self.config, self.host = config.with_default_specs(host), host
         self.store = RunStore(run_dir)
         self.resume = resume
         self.rejudge_missing = rejudge_missing
@@ -59,6 +60,12 @@ class Evaluation:
         old = self.store.read_spec()
         if old.config_hash != spec_hash:
             diffs = diff_configs(old.config, self.config.result_keys())
+            if not any(t.status == "ok" for t in self.store.read_turns(warn=False)[0]):
+                # Nothing was measured yet (every turn so far failed, e.g. a wrong spec or key):
+                # the corrected settings replace the stored ones.
+                warnings.warn(f"{self.store.dir} has no successful turn yet: its settings are replaced "
+                              f"({'; '.join(diffs)}).", AloeBenchWarning, stacklevel=2)
+                return None
             raise ResumeConflictError(
                 f"{self.store.dir} holds a run with a different configuration ({'; '.join(diffs)}).",
                 "Resume with the stored settings or use another --output folder.")
@@ -68,6 +75,7 @@ class Evaluation:
         """Run (or resume) the evaluation and write summary.json (``status`` says whether the run
         is complete). Holds the run folder's lock throughout."""
         cfg = self.config
+        validate_roles(cfg, self.host)  # bad specs and protocols fail here, before any folder or call
         personas = select_personas(cfg, self.host)
         with self.store.lock():
             old = self._check_resume(cfg.config_hash())

@@ -57,35 +57,62 @@ class BackendPool:
 
 
 def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model: bool = True,
-                     need_user: bool = True, need_judge: bool = True) -> RunRoles:
-    """Resolve model, simulator and judge (sharing backends that name the same spec)."""
+                need_user: bool = True, need_judge: bool = True) -> RunRoles:
+    """Resolve model, simulator and judge (sharing backends that name the same spec).
+
+    Protocol factories are built through their registry entries: the core passes ``params=``
+    (and ``mode=`` to judges) where the factory accepts them, the user's protocol options
+    always. A protocol registered with ``needs_backend=False`` gets ``None`` as its backend and
+    no backend is loaded for it.
+    """
+    config = config.with_default_specs(host)
     pool = BackendPool(host, cache, config.concurrency)
     model = pool.get(config.model, config.model_options) if need_model else None
     simulator = judge = None
     if need_user:
-        sim_factory = host.simulators.get(config.user_protocol).factory
-        simulator = sim_factory(pool.get(config.user, config.user_options), params=config.user_params)
+        entry = host.simulators.get(config.user_protocol)
+        backend = pool.get(config.user, config.user_options) if entry.meta.get("needs_backend", True) else None
+        simulator = entry.build(backend, defaults={"params": config.user_params}, **config.user_protocol_options)
     if need_judge:
-        judge_factory = host.judges.get(config.judge_protocol).factory
-        judge = judge_factory(pool.get(config.judge, config.judge_options), mode=config.judge_mode,
-                              params=config.judge_params)
+        entry = host.judges.get(config.judge_protocol)
+        backend = pool.get(config.judge, config.judge_options) if entry.meta.get("needs_backend", True) else None
+        judge = entry.build(backend, defaults={"mode": config.judge_mode, "params": config.judge_params},
+                            **config.judge_protocol_options)
     return RunRoles(model=model, simulator=simulator, judge=judge, backends=pool.all())
 
 
+def validate_roles(config: EvalConfig, host) -> None:
+    """Check every spec and protocol name of ``config`` before anything is built or called:
+    unknown providers and protocols are errors with suggestions."""
+    from aloe_bench.backends.resolve import validate_spec
+
+    config = config.with_default_specs(host)
+    host.simulators.get(config.user_protocol)
+    host.judges.get(config.judge_protocol)
+    validate_spec(config.model, host)
+    if host.simulators.get(config.user_protocol).meta.get("needs_backend", True):
+        validate_spec(config.user, host)
+    if host.judges.get(config.judge_protocol).meta.get("needs_backend", True):
+        validate_spec(config.judge, host)
+
+
+def _backend_of(protocol) -> Any:
+    return getattr(protocol, "backend", None)
+
+
 def role_specs(config: EvalConfig, comps: RunRoles) -> list[ComponentSpec]:
-    """What run.json records about each component."""
+    """What run.json records about each component (with each backend's demo-quality flag)."""
     out = []
     if comps.model is not None:
         out.append(ComponentSpec(role="model", spec=config.model, options=redact(config.model_options),
-                                 identity=redact(comps.model.identity())))
-    if comps.simulator is not None:
-        d = comps.simulator.describe()
-        out.append(ComponentSpec(role="user", spec=config.user, kind=d.get("kind", ""), options=d.get("options", {}),
-                                 prompt_hashes=d.get("prompt_hashes", {}), identity=redact(comps.simulator.backend.identity())
-                                 if hasattr(comps.simulator, "backend") else {}))
-    if comps.judge is not None:
-        d = comps.judge.describe()
-        out.append(ComponentSpec(role="judge", spec=config.judge, kind=d.get("kind", ""), options=d.get("options", {}),
-                                 prompt_hashes=d.get("prompt_hashes", {}), identity=redact(comps.judge.backend.identity())
-                                 if hasattr(comps.judge, "backend") else {}))
+                                 identity=redact(comps.model.identity()), demo_quality=comps.model.demo_quality))
+    for role, spec, protocol in (("user", config.user, comps.simulator), ("judge", config.judge, comps.judge)):
+        if protocol is None:
+            continue
+        d = protocol.describe()
+        backend = _backend_of(protocol)
+        out.append(ComponentSpec(role=role, spec=spec if backend is not None else "", kind=d.get("kind", ""),
+                                 options=redact(d.get("options", {})), prompt_hashes=d.get("prompt_hashes", {}),
+                                 identity=redact(backend.identity()) if backend is not None else {},
+                                 demo_quality=bool(getattr(backend, "demo_quality", False))))
     return out

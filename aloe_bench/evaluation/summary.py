@@ -21,12 +21,12 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
     ``{"error": ...}`` entry under its name in ``extra``: one broken plugin never costs a run.
     """
     data = RunData(conversations=convs, scores=scores, turns=config.turns)
-    align = host.metrics.get("alignment").factory()(data, resamples=config.bootstrap, seed=config.seed)
+    align = host.metrics.get("alignment").callable()(data, resamples=config.bootstrap, seed=config.seed)
     extra = {}
     for entry in host.metrics:
         if entry.name != "alignment":
             try:
-                extra[entry.name] = entry.factory()(data)
+                extra[entry.name] = entry.callable()(data)
             except Exception as exc:  # a plugin's bug: report it under its name, keep the run
                 message = f"{type(exc).__name__}: {exc}"
                 plugin = getattr(entry, "plugin", "") or "a plugin"

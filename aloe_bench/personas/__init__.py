@@ -20,7 +20,7 @@ def load_personas(source: str, host=None) -> list[Persona]:
 
     host = host or default_host()
     scheme, arg = parse_source(source)
-    personas = host.persona_sources.get(scheme).factory(arg)
+    personas = host.persona_sources.get(scheme).build(arg)
     ids = [p.id for p in personas]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)

@@ -11,7 +11,8 @@ Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
 
     rank (str), run, model, user, judge, judge_mode, personas, personas_count, turns,
     avg, avg_low, avg_high, ir, ir_low, ir_high, n_ir, r2, al_first, al_last,
-    reply_words, cost, missing, status, protocol, comparable (bool)
+    reply_words, cost, missing, status, demo_quality (bool), extra (dict: the plugin metrics of
+    the run's summary, by metric name), protocol, comparable (bool)
 
 ``status`` is the run's ``complete`` / ``incomplete`` / ``unknown``; only complete runs get a
 rank (``—`` otherwise).
@@ -33,7 +34,7 @@ from aloe_bench.reporting.results import RunResult
 
 ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas", "personas_count", "turns",
               "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",
-              "reply_words", "cost", "missing", "status", "protocol", "comparable")
+              "reply_words", "cost", "missing", "status", "demo_quality", "extra", "protocol", "comparable")
 
 #: Settings that must match for two runs to be ranked together, with their display names.
 PROTOCOL_FIELDS = {
@@ -44,7 +45,10 @@ PROTOCOL_FIELDS = {
     "turns": "turns",
 }
 
-DEMO_SPECS = ("smollm2",)
+def is_demo(result: RunResult) -> bool:
+    """True when the run's simulator or judge backend declared itself demo quality (recorded in
+    run.json / summary.json components by the provider, not known to the core by name)."""
+    return any(c.demo_quality for c in result.summary.components if c.role in ("user", "judge"))
 
 Renderer = Callable[[list[dict[str, Any]], list[str]], str]
 
@@ -85,7 +89,9 @@ def _row(result: RunResult) -> dict[str, Any]:
         "al_first": s.al[0] if s.al else None, "al_last": s.al[-1] if s.al else None,
         "reply_words": _mean(s.reply_length),
         "cost": sum(u.cost for u in s.usage.values()) if s.usage else None,
-        "missing": sum(s.missing), "status": s.status, "protocol": "A", "comparable": True,
+        "missing": sum(s.missing), "status": s.status, "demo_quality": is_demo(result),
+        "extra": {k: v for k, v in s.extra.items() if k != "reply_length"},
+        "protocol": "A", "comparable": True,
         "_scored_turns": len(scored),
     }
 
@@ -151,9 +157,10 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
             notes.append(f"{r['run']}: {r['missing']} replies have no valid judge score (left out of AL).")
         if r["_scored_turns"] < 2:
             notes.append(f"{r['run']}: fewer than 2 scored turns, so IR and R2 are undefined.")
-    demo = sorted({r["run"] for r in rows if r["user"] in DEMO_SPECS or r["judge"] in DEMO_SPECS})
+    demo = sorted({r["run"] for r in rows if r["demo_quality"]})
     if demo:
-        notes.append("Demo-quality protocol (embedded SmolLM2 as user simulator and/or judge) in: "
+        notes.append("Demo-quality protocol (a backend its provider declares demo quality, such as the embedded "
+                     "SmolLM2, simulated the user and/or judged) in: "
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
         notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
@@ -234,7 +241,8 @@ def render_csv(rows: list[dict[str, Any]], notes: list[str]) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in ROW_FIELDS})
+        writer.writerow({k: ("" if r.get(k) is None else json.dumps(r[k], ensure_ascii=False)
+                             if isinstance(r.get(k), dict) else r.get(k)) for k in ROW_FIELDS})
     return buf.getvalue()
 
 

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from aloe_bench import __version__
 from aloe_bench.errors import AloeBenchError
 from aloe_bench.records import RunSpec, RunSummary
-from aloe_bench.reporting.leaderboard import DEMO_SPECS, html_table, leaderboard_rows, num
+from aloe_bench.reporting.leaderboard import html_table, is_demo, leaderboard_rows, num
 from aloe_bench.reporting.results import RunResult, load_result
 from aloe_bench.secrets import redact, redact_text
 from aloe_bench.evaluation.run_folder import atomic_write_text
@@ -144,8 +144,13 @@ def _setup(result: RunResult) -> str:
     usage = ('<h3>Usage</h3><div class="scroll"><table><thead><tr><th>Role</th><th class="n">Calls</th>'
              '<th class="n">Cached</th><th class="n">Tokens in</th><th class="n">Tokens out</th>'
              f'<th class="n">Cost ($)</th></tr></thead><tbody>{use_rows}</tbody></table></div>') if use_rows else ""
+    metric_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td><code>{html.escape(json.dumps(value, ensure_ascii=False))}</code></td></tr>"
+        for name, value in sorted(s.extra.items()))
+    metrics = ('<h3>Plugin metrics</h3><div class="scroll"><table><thead><tr><th>Metric</th><th>Value</th></tr>'
+               f"</thead><tbody>{metric_rows}</tbody></table></div>") if metric_rows else ""
     config = json.dumps(redact(spec.config), indent=2, sort_keys=True, ensure_ascii=False)
-    return (general + components + usage
+    return (general + components + metrics + usage
             + f"<details><summary>Configuration (run.json)</summary><pre class=\"scroll\">{html.escape(config)}"
               "</pre></details>")
 
@@ -245,9 +250,10 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
     banners = []
     if not result.complete:
         banners.append(result.status_note() + " Its numbers do not cover the whole benchmark.")
-    if s.user in DEMO_SPECS or s.judge in DEMO_SPECS:
-        banners.append("Demo-quality protocol: the embedded SmolLM2 simulated the user and/or judged. These "
-                       "scores are not comparable with the paper's (GPT-4o as simulator and judge).")
+    if is_demo(result):
+        banners.append("Demo-quality protocol: a backend that its provider declares demo quality (e.g. the embedded "
+                       "SmolLM2) simulated the user and/or judged. These scores are not comparable with the "
+                       "paper's (GPT-4o as simulator and judge).")
     banners += warnings
     js = _template("report.js")
     csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "

@@ -71,9 +71,7 @@ def resolve_embedder(spec: str, host) -> Any:
     if not name:
         raise ConfigError("Empty embedder name.", "Use --embedder minilm (default) or --embedder st:PATH.")
     entry = host.embedders.get(name)
-    embedder = entry.factory(path=arg) if sep else entry.factory()
-    if not callable(getattr(embedder, "encode", None)):
-        raise ConfigError(f"Embedder {name!r} returned {type(embedder).__name__}, which has no encode().")
+    embedder = entry.build(path=arg) if sep else entry.build()  # checks that it has encode()
     if not getattr(embedder, "name", None):
         embedder.name = spec
     return embedder

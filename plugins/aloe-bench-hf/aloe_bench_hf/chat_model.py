@@ -33,18 +33,7 @@ from aloe_bench_hf.loading import (
     locate,
     resolve_device_dtype,
 )
-
-#: Options accepted by the ``hf`` and ``smollm2`` providers (``--model-option KEY=VALUE``).
-OPTIONS = {
-    "device": "auto (CUDA if available, else CPU), cpu, cuda, cuda:N",
-    "dtype": "auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16",
-    "batch_size": "conversations per padded batch (default 16)",
-    "max_input_tokens": "left-truncate longer histories, oldest messages first (default: context size minus max_tokens)",
-    "trust_remote_code": "allow custom model code from the checkpoint (default false)",
-    "threads": "torch CPU threads (default: torch's choice, capped at the CPUs this process may use)",
-    "revision": "hub revision (branch, tag or commit)",
-    "repetition_penalty": "penalise tokens already in the context (> 1.0; default: none, 1.2 for smollm2)",
-}
+from aloe_bench_hf.options import HFOptions
 
 # torch's global RNG is shared by every model in the process: seeded sampling holds this lock so
 # two models sampling at once cannot reseed each other's stream.
@@ -61,65 +50,41 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        return value.lower() in ("1", "true", "yes", "on")
-    raise ConfigError(f"Option {name}={value!r} is not a boolean.", f"Use {name}=true or {name}=false.")
-
-
-def _as_positive_int(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or (isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"Option {name}={value!r} must be a positive integer.", f"Use e.g. {name}=8.")
-    return number
-
-
 class HFChatModel(ChatModel):
     """A transformers causal LM with a chat template, generating in padded batches.
 
     ``reference`` is a hub id, a local folder or a :class:`ModelRef`. ``provider`` names the
-    registered provider for :meth:`identity`; ``fingerprint`` overrides the computed content
-    fingerprint (the embedded model uses its source file's). See :data:`OPTIONS` for the rest.
+    registered provider for :meth:`identity` and option errors; ``fingerprint`` overrides the
+    computed content fingerprint (the embedded model uses its source file's). The rest are
+    :class:`~aloe_bench_hf.options.HFOptions`, given as ``options=`` or as keyword arguments; they
+    are validated before anything is loaded.
     """
 
     supports_choice_probs = True
     prefers_batches = True  # one padded forward pass for a whole turn
 
     def __init__(self, reference: str | ModelRef, *, provider: str = "hf", fingerprint: str | None = None,
-                 device: str | None = None, dtype: str | None = None, batch_size: int | None = 16,
-                 max_input_tokens: int | None = None, trust_remote_code: bool | str = False,
-                 threads: int | None = None, revision: str | None = None,
-                 repetition_penalty: float | None = None):
-        self.batch_size = _as_positive_int("batch_size", batch_size) or 16
-        try:
-            self.repetition_penalty = None if repetition_penalty is None else float(repetition_penalty)
-        except (TypeError, ValueError):
-            raise ConfigError(f"repetition_penalty must be a number, got {repetition_penalty!r}.",
-                              "Use e.g. --model-option repetition_penalty=1.2 (1.0 = no penalty).") from None
-        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
-            raise ConfigError(f"repetition_penalty must be positive, got {repetition_penalty!r}.",
-                              "Use e.g. --model-option repetition_penalty=1.2 (1.0 = no penalty).")
-        self.max_input_tokens = _as_positive_int("max_input_tokens", max_input_tokens)
-        trust = _as_bool("trust_remote_code", trust_remote_code)
-        threads = _as_positive_int("threads", threads)
-        self.ref = reference if isinstance(reference, ModelRef) else locate(str(reference), revision)
+                 options: HFOptions | None = None, **keyword_options: Any):
+        if options is not None and not isinstance(options, HFOptions):
+            keyword_options["options"] = options  # a user's key named "options": reported as unknown
+        elif options is not None and keyword_options:
+            raise TypeError("HFChatModel takes options= or keyword options, not both")
+        opts = HFOptions.parse(provider, keyword_options if options is None else options)
+        self.options = opts
+        self.batch_size = opts.batch_size
+        self.repetition_penalty = opts.repetition_penalty
+        self.max_input_tokens = opts.max_input_tokens
+        self.ref = reference if isinstance(reference, ModelRef) else locate(str(reference), opts.revision)
         self.provider = provider
         self.spec = f"{provider}:{self.ref.name}" if provider == "hf" else provider
-        self.device, self.dtype = resolve_device_dtype(device, dtype)
+        self.device, self.dtype = resolve_device_dtype(opts.device, opts.dtype)
         # torch defaults to the machine's physical cores, which can exceed what a container or an
         # affinity mask grants; oversubscribed OpenMP threads spin and slow generation down.
-        self.threads = (threads or self._default_threads()) if self.device == "cpu" else None
+        self.threads = (opts.threads or self._default_threads()) if self.device == "cpu" else None
         if self.threads:
             self._set_threads(self.threads)
         self.model, self.tokenizer = load_model_and_tokenizer(self.ref, device=self.device, dtype=self.dtype,
-                                                              trust_remote_code=trust)
+                                                              trust_remote_code=opts.trust_remote_code)
         if not getattr(self.tokenizer, "chat_template", None):
             raise ConfigError(f"Model {self.ref.name!r} has no chat template (a base model?).",
                               "Use an instruct/chat checkpoint, or save a tokenizer with a chat_template in the folder.")

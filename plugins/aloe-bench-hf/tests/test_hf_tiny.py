@@ -186,11 +186,12 @@ def test_identity_fingerprint_follows_the_checkpoint(tiny_model_dir, tmp_path):
     ("./missing-checkpoint", {}, "does not exist"),
     ("", {}, "needs a model"),
     ("no-such-org/no-such-model-aloe", {}, "Cannot load model"),
-    ("TINY", {"temperature": 0.5}, "Unknown option"),
-    ("TINY", {"dtype": "float13"}, "Unknown dtype"),
-    ("TINY", {"batch_size": 0}, "positive integer"),
-    ("TINY", {"repetition_penalty": "lots"}, "repetition_penalty must be a number"),
-    ("TINY", {"repetition_penalty": 0}, "repetition_penalty must be positive"),
+    ("TINY", {"temperature": 0.5}, "Unknown option 'temperature' for the hf provider"),
+    ("TINY", {"dtype": "float13"}, "Option 'dtype' of the hf provider: expected one of 'auto', .*, got 'float13'"),
+    ("TINY", {"batch_size": 0}, "Option 'batch_size' of the hf provider: expected a number of at least 1, got 0"),
+    ("TINY", {"repetition_penalty": "lots"}, "Option 'repetition_penalty' of the hf provider: expected a number"),
+    ("TINY", {"repetition_penalty": 0}, "Option 'repetition_penalty' of the hf provider: expected a number greater "
+                                        "than 0"),
     ("TINY", {"device": "cuda:7"} , "CUDA is not available"),
 ])
 def test_bad_models_and_options_are_one_line_errors(tiny_model_dir, monkeypatch, rest, options, pattern):
@@ -267,3 +268,61 @@ def test_repetition_penalty_changes_greedy_output_and_identity(tiny_model_dir):
     assert penalised.identity()["repetition_penalty"] == 5.0  # part of the cache key
     plain.close()
     penalised.close()
+
+
+@pytest.fixture
+def nothing_loads(monkeypatch):
+    """Make loading, device selection and the SmolLM2 conversion fail the test if reached."""
+    from aloe_bench_hf import chat_model, plugin
+
+    def reached(*args, **kwargs):
+        raise AssertionError("a model was loaded before the options were checked")
+
+    monkeypatch.setattr(chat_model, "load_model_and_tokenizer", reached)
+    monkeypatch.setattr(chat_model, "resolve_device_dtype", reached)
+    monkeypatch.setattr(plugin, "smollm2_path", reached)
+
+
+@pytest.mark.parametrize("provider", ["hf", "smollm2"])
+@pytest.mark.parametrize("options, message", [
+    ({"batchsize": 4}, "Unknown option 'batchsize' for the {p} provider. Did you mean 'batch_size'?"),
+    ({"trust_remote_code": "maybe"},
+     "Option 'trust_remote_code' of the {p} provider: expected true or false (also 1/0, yes/no, on/off), got 'maybe'."),
+    ({"threads": "two"}, "Option 'threads' of the {p} provider: expected a whole number, got 'two'."),
+])
+def test_options_are_checked_before_any_model_is_loaded(tiny_model_dir, nothing_loads, provider, options, message):
+    from aloe_bench_hf.plugin import hf_model, smollm2_model
+
+    with pytest.raises(ConfigError) as info:
+        if provider == "hf":
+            hf_model(str(tiny_model_dir), **options)
+        else:
+            smollm2_model(**options)
+    assert info.value.message == message.format(p=provider)
+    assert "\n" not in str(info.value) and info.value.hint
+
+
+def test_cli_strings_and_numbers_are_coerced(tiny_model_dir):
+    from aloe_bench_hf.plugin import hf_model
+
+    # As `--model-option` delivers them: 1 is JSON-parsed to an int, the rest stay strings.
+    model = hf_model(str(tiny_model_dir), device="CPU", dtype="FP32", threads="1", batch_size="2",
+                     trust_remote_code=1, repetition_penalty="1.5")
+    assert (model.device, str(model.dtype), model.threads, model.batch_size) == ("cpu", "torch.float32", 1, 2)
+    assert model.options.trust_remote_code is True and model.identity()["repetition_penalty"] == 1.5
+    model.close()
+
+
+def test_smollm2_declares_demo_quality(tiny_model_dir, monkeypatch):
+    from aloe_bench_hf import plugin, smollm2
+
+    # The tiny model stands in for the converted SmolLM2 folder (no conversion in this test).
+    monkeypatch.setattr(plugin, "smollm2_path", lambda: tiny_model_dir)
+    monkeypatch.setattr(smollm2, "source_fingerprint", lambda: {"gguf": "stand-in"})
+    demo = plugin.smollm2_model(device="cpu", threads=1, revision="ignored")
+    assert demo.demo_quality is True
+    assert demo.repetition_penalty == 1.2 and demo.options.revision is None
+    plain = plugin.hf_model(str(tiny_model_dir), device="cpu", threads=1)
+    assert getattr(plain, "demo_quality", False) is False
+    demo.close()
+    plain.close()

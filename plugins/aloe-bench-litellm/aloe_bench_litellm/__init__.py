@@ -25,11 +25,23 @@ or per role with options (``--model-option``, ``--user-option``, ``--judge-optio
 Local servers need *some* non-empty API key (``OPENAI_API_KEY=anything``). Prefer environment
 variables for real keys: options end up in run.json, environment variables do not.
 
-Options (``KEY=VALUE``): ``api_base``, ``api_key``, ``timeout`` (seconds, default 60),
-``max_retries`` (default 5), ``backoff_base`` / ``backoff_cap`` (seconds, default 0.5 / 20),
-``concurrency``, ``logprobs=true`` (judge from the probabilities of the answers 1-5 where the
-server returns logprobs), ``top_logprobs`` (default 20); anything else goes to
-``litellm.acompletion`` unchanged (e.g. ``reasoning_effort=low``).
+Options (``KEY=VALUE``, typed and checked before any request is sent; see
+:class:`aloe_bench_litellm.options.LitellmOptions`): ``api_base``, ``api_key``, ``timeout``
+(seconds, default 60), ``max_retries`` (default 5), ``backoff_base`` / ``backoff_cap`` (seconds,
+default 0.5 / 20), ``concurrency``, ``logprobs=true`` (judge from the probabilities of the answers
+1-5 where the server returns logprobs), ``top_logprobs`` (default 20).
+
+Request parameters: a fixed list of OpenAI chat-completion parameters that litellm translates for
+every provider goes to ``litellm.acompletion`` as given and overrides the run's setting for that
+role: ``temperature``, ``top_p``, ``seed``, ``stop``, ``frequency_penalty``, ``presence_penalty``,
+``logit_bias``, ``reasoning_effort`` (e.g. ``reasoning_effort=low``), ``verbosity``,
+``response_format``, ``user``, ``service_tier``, ``prompt_cache_key``, ``thinking``,
+``api_version``, ``extra_headers``, and ``extra_body`` (extra JSON fields for the server, e.g.
+``extra_body='{"top_k": 20}'`` for vLLM). Any other ``litellm.acompletion`` keyword (a
+provider-specific one) goes in the ``request_options`` table, which may not set what the plugin
+sets itself (model, messages, token limits, retries, streaming, logprobs). Every other key is an
+error suggesting the closest accepted key (``api_bse`` -> ``api_base``): a typo is never sent to
+the API as a parameter the provider silently ignores.
 """
 
 __version__ = "0.1.0"

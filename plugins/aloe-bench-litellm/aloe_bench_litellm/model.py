@@ -23,13 +23,11 @@ from aloe_bench.components import ChatModel, ChoiceProbs, GenerationParams, Repl
 from aloe_bench.errors import ConfigError, MissingDependencyError
 from aloe_bench.records import Message, Usage
 
+from aloe_bench_litellm.options import MAX_TOP_LOGPROBS, LitellmOptions
 from aloe_bench_litellm.redact import env_secrets, public_options, scrub
 from aloe_bench_litellm.retry import backoff_delay, classify, retry_after
 
 log = logging.getLogger("aloe_bench_litellm")
-
-#: OpenAI's ceiling on ``top_logprobs`` (vLLM's default ``max_logprobs`` is the same).
-MAX_TOP_LOGPROBS = 20
 
 _EXC_PREFIX = re.compile(r"^(?:litellm\.)?[A-Za-z]*(?:Error|Exception|Timeout)\s*[:-]\s*")
 
@@ -56,26 +54,6 @@ def load_litellm():
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return litellm
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    raise ConfigError(f"Option {name}={value!r} is not a boolean.", f"Use {name}=true or {name}=false.")
-
-
-def _as_number(name: str, value: Any, kind: type, minimum: float) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"Option {name}={value!r} is not a number.", f"Give {name} a number >= {minimum}.") from None
-    if number < minimum:
-        raise ConfigError(f"Option {name}={value!r} is below {minimum}.", f"Give {name} a number >= {minimum}.")
-    return number
 
 
 def _field(obj: Any, name: str) -> Any:
@@ -115,39 +93,45 @@ class LiteLLMModel(ChatModel):
     """A chat model reached through litellm (any provider litellm knows, or any
     OpenAI-compatible server with ``openai/<name>`` and ``api_base``).
 
-    Options: ``api_base``, ``api_key`` (else litellm's environment variables), ``timeout``
-    (seconds per attempt, default 60), ``max_retries`` (default 5), ``backoff_base`` /
-    ``backoff_cap`` (full-jitter backoff, seconds; default 0.5 / 20), ``concurrency``,
-    ``logprobs`` (score judges from answer probabilities), ``top_logprobs`` (default 20); other
-    keyword options go to ``litellm.acompletion`` unchanged.
+    Options are a :class:`~aloe_bench_litellm.options.LitellmOptions` (or its keys as keyword
+    arguments, validated here before anything is sent): ``api_base``, ``api_key`` (else
+    litellm's environment variables), ``timeout`` (seconds per attempt, default 60),
+    ``max_retries`` (default 5), ``backoff_base`` / ``backoff_cap`` (full-jitter backoff, seconds;
+    default 0.5 / 20), ``concurrency``, ``logprobs`` (score judges from answer probabilities),
+    ``top_logprobs`` (default 20), and the request parameters that go to ``litellm.acompletion``
+    (:data:`~aloe_bench_litellm.options.REQUEST_PARAMS`, ``request_options``).
     """
 
     #: A hosted model id (plus endpoint and options, see :meth:`identity`) names the model that
     #: answers, not this plugin's code: cached replies survive a new aloe-bench-litellm release.
     identity_pins_replies = True
 
-    def __init__(self, model: str, *, api_base: str | None = None, api_key: str | None = None,
-                 timeout: float = 60.0, max_retries: int = 5, concurrency: int | None = None,
-                 logprobs: Any = False, top_logprobs: int = MAX_TOP_LOGPROBS, backoff_base: float = 0.5,
-                 backoff_cap: float = 20.0, **extra: Any):
+    def __init__(self, model: str, *, options: LitellmOptions | None = None, **keyword_options: Any):
         model = (model or "").strip()
         if not model:
             raise ConfigError("The litellm provider needs a model name.",
                               "Use e.g. --model litellm:gpt-4o-mini or --model openai/<served-name>.")
+        if options is not None and not isinstance(options, LitellmOptions):
+            keyword_options["options"] = options  # a user's key named "options": reported as unknown
+        elif options is not None and keyword_options:
+            raise TypeError("LiteLLMModel takes options= or keyword options, not both")
+        opts = LitellmOptions.parse("litellm", keyword_options if options is None else options)
+        self.options = opts
         self.model = model
         self.spec = f"litellm:{model}"
-        self.api_base = str(api_base) if api_base else None
-        self._api_key = str(api_key) if api_key else None
-        self.timeout = _as_number("timeout", timeout, float, 0.001)
-        self.max_retries = _as_number("max_retries", max_retries, int, 0)
-        self.backoff_base = _as_number("backoff_base", backoff_base, float, 0.0)
-        self.backoff_cap = _as_number("backoff_cap", backoff_cap, float, 0.0)
-        if concurrency is not None:
-            self.concurrency = _as_number("concurrency", concurrency, int, 1)
-        self.logprobs = _as_bool("logprobs", logprobs)
-        self.top_logprobs = min(MAX_TOP_LOGPROBS, _as_number("top_logprobs", top_logprobs, int, 1))
+        self.api_base = opts.api_base or None
+        self._api_key = opts.api_key or None
+        self.timeout = opts.timeout
+        self.max_retries = opts.max_retries
+        self.backoff_base = opts.backoff_base
+        self.backoff_cap = opts.backoff_cap
+        if opts.concurrency is not None:
+            self.concurrency = opts.concurrency
+        self.logprobs = opts.logprobs
+        self.top_logprobs = min(MAX_TOP_LOGPROBS, opts.top_logprobs)
         self.supports_choice_probs = self.logprobs
-        self.extra = dict(extra)
+        #: Keyword arguments added to every request (request parameters and ``request_options``).
+        self.extra = opts.request_params()
         #: Counts of attempts, retries and final failures (by kind), for reports and tests.
         self.stats: Counter = Counter()
         self._rng = random.Random()

@@ -12,14 +12,26 @@ from aloe_bench.hookspecs import hookimpl
 
 def make_model(rest: str, **options: Any):
     """Factory of the ``litellm`` provider: ``rest`` is the litellm model name
-    (``gpt-4o-mini``, ``openai/my-model``, ``anthropic/claude-3-5-haiku-latest``)."""
+    (``gpt-4o-mini``, ``openai/my-model``, ``anthropic/claude-3-5-haiku-latest``); ``options`` are
+    checked against :class:`~aloe_bench_litellm.options.LitellmOptions` first."""
     from aloe_bench_litellm.model import LiteLLMModel
+    from aloe_bench_litellm.options import LitellmOptions
 
-    return LiteLLMModel(rest, **options)
+    return LiteLLMModel(rest, options=LitellmOptions.parse("litellm", options))
+
+
+def claims(spec: str) -> bool:
+    """True for bare litellm model names, which need no ``litellm:`` prefix: ``gpt-4o-mini``,
+    ``openai/my-model``, ``ollama/llama3:8b`` (a colon only after a ``/``). ``hff:Qwen/x`` and
+    ``foo:bar`` look like provider prefixes, so they are left to the core's "unknown provider"
+    error instead of failing later as a litellm request."""
+    head = spec.split("/", 1)[0]
+    return bool(spec.strip()) and ":" not in head and not any(c.isspace() for c in spec)
 
 
 @hookimpl
 def aloe_register_models(register):
-    """Register the ``litellm`` provider."""
-    register("litellm", make_model,
-             description="Any API model through litellm (OpenAI, Anthropic, vLLM/SGLang/TGI/llama.cpp servers, ...)")
+    """Register the ``litellm`` provider; it also claims bare API model names."""
+    register("litellm", make_model, claims=claims,
+             description="Any API model through litellm (OpenAI, Anthropic, vLLM/SGLang/TGI/llama.cpp servers, ...); "
+                         "bare model names need no prefix")

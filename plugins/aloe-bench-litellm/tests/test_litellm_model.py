@@ -185,7 +185,7 @@ def test_api_key_never_in_identity_or_errors(openai_server, make_model):
         raise RuntimeError("upstream echoed: " + messages[-1]["content"])
 
     openai_server.script = script
-    model = make_model(max_retries=0, api_token="tok-abcdef123")
+    model = make_model(max_retries=0, request_options={"api_token": "tok-abcdef123"})
     ident = json.dumps(model.identity())
     assert KEY not in ident and "tok-abcdef123" not in ident and "api_key" not in ident
     reply = run(model.acomplete([Message(role="user", content=f"my key is {KEY}")], PARAMS))
@@ -233,10 +233,67 @@ def test_without_logprobs_option_no_choice_probs(make_model):
     assert make_model().supports_choice_probs is False
 
 
-@pytest.mark.parametrize("options", [{"timeout": "soon"}, {"max_retries": -1}, {"logprobs": "maybe"}])
-def test_bad_options_are_config_errors(options):
-    with pytest.raises(ConfigError):
-        LiteLLMModel("openai/x", **options)
+@pytest.mark.parametrize("options, message", [
+    ({"timeout": "soon"}, "Option 'timeout' of the litellm provider: expected a number, got 'soon'."),
+    ({"max_retries": -1}, "Option 'max_retries' of the litellm provider: expected a number of at least 0, got -1."),
+    ({"logprobs": "maybe"},
+     "Option 'logprobs' of the litellm provider: expected true or false (also 1/0, yes/no, on/off), got 'maybe'."),
+    ({"temperature": "warm"}, "Option 'temperature' of the litellm provider: expected a number, got 'warm'."),
+    ({"request_options": {"stream": True}}, "Option 'request_options' of the litellm provider: key 'stream' is set "
+                                            "by aloe-bench and cannot be given here, got {'stream': True}."),
+])
+def test_bad_options_are_one_line_config_errors(openai_server, make_model, options, message):
+    with pytest.raises(ConfigError) as info:
+        make_model(**options)
+    assert info.value.message == message and "\n" not in str(info.value) and info.value.hint
+    assert openai_server.chat_requests() == []
+
+
+@pytest.mark.parametrize("typo, meant", [("api_bse", "api_base"), ("max_retires", "max_retries"),
+                                         ("logprob", "logprobs"), ("temprature", "temperature")])
+def test_unknown_option_suggests_the_close_key(openai_server, make_model, typo, meant):
+    from aloe_bench_litellm.plugin import make_model as factory
+
+    for build in (lambda: make_model(**{typo: "1"}), lambda: factory("openai/x", **{typo: "1"})):
+        with pytest.raises(ConfigError) as info:
+            build()
+        assert info.value.message == f"Unknown option {typo!r} for the litellm provider. Did you mean {meant!r}?"
+        assert info.value.hint.startswith("Accepted options: api_base, api_key,")
+    assert openai_server.chat_requests() == []
+
+
+def test_api_key_value_never_echoed_in_option_errors():
+    with pytest.raises(ConfigError) as info:
+        LiteLLMModel("openai/x", api_key={"value": KEY})
+    assert "'api_key'" in info.value.message and KEY not in str(info.value)
+    with pytest.raises(ConfigError) as info:  # a key-shaped value under an ordinary option
+        LiteLLMModel("openai/x", timeout=KEY)
+    assert KEY not in str(info.value) and "<redacted>" in str(info.value)
+    assert KEY not in repr(LiteLLMModel("openai/x", api_key=KEY).options)
+
+
+def test_request_parameters_are_typed_and_sent(openai_server, make_model):
+    model = make_model(temperature="0.25", stop="END", seed="7", extra_body={"top_k": 5},
+                       request_options={"min_p": 0.1})
+    assert run(model.acomplete(HELLO, GenerationParams(max_tokens=20, temperature=0.9))).ok
+    body = openai_server.chat_requests()[0]["json"]
+    # Options override the run's generation settings of this role, with their JSON types.
+    assert (body["temperature"], body["stop"], body["seed"]) == (0.25, ["END"], 7)
+    assert (body["top_k"], body["min_p"]) == (5, 0.1)
+    assert model.identity()["options"]["temperature"] == 0.25
+
+
+def test_request_params_are_litellm_completion_parameters():
+    import inspect
+
+    from aloe_bench_litellm.model import load_litellm
+    from aloe_bench_litellm.options import RESERVED_REQUEST_KEYS, REQUEST_PARAMS, LitellmOptions
+
+    litellm = load_litellm()
+    known = set(inspect.signature(litellm.acompletion).parameters) | set(getattr(litellm, "OPENAI_CHAT_COMPLETION_PARAMS", ()))
+    assert set(REQUEST_PARAMS) <= known | {"extra_body"}
+    assert set(REQUEST_PARAMS) <= set(LitellmOptions.accepted_keys())
+    assert not set(REQUEST_PARAMS) & RESERVED_REQUEST_KEYS
 
 
 def test_provider_is_registered_and_resolves_bare_specs():

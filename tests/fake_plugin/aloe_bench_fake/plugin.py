@@ -6,6 +6,7 @@ Environment knobs (tests only):
 - ALOE_BENCH_FAKE_CALLS=FILE: append one line per model call to FILE.
 - ALOE_BENCH_FAKE_DELAY=SECONDS: each model call sleeps this long.
 - ALOE_BENCH_FAKE_BAD_OBSERVER=1: the observer raises.
+- ALOE_BENCH_FAKE_RAISE=1: the metrics registration hook raises (a plugin bug).
 """
 
 from __future__ import annotations
@@ -91,22 +92,47 @@ def aloe_register_models(register):
     register("fake", FakeModel, description="Fake deterministic model (tests)")
 
 
+class EchoSimulator:
+    """A deterministic simulator that needs no model: its factory has the documented minimal
+    signature (no ``params``, no ``**options``)."""
+
+    name = "fake-echo"
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    async def next_messages(self, requests):
+        return [Reply(text=f"Turn {r.turn}: tell me about {r.persona.profile[:20]}") for r in requests]
+
+    def describe(self):
+        return {"kind": self.name, "options": {}}
+
+
 @hookimpl
 def aloe_register_simulators(register):
     from aloe_bench.protocols.simulators import AloeSimulator
 
     register("fake-sim", AloeSimulator, description="The ALOE simulator under another name")
+    register("fake-echo", EchoSimulator, needs_backend=False, description="Echoes the persona; no model")
 
 
 @hookimpl
 def aloe_register_judges(register):
-    register("fake-constant", ConstantJudge, description="Constant score")
+    register("fake-constant", ConstantJudge, needs_backend=False, description="Constant score (option: value)")
     if os.environ.get("ALOE_BENCH_FAKE_DUPLICATE") == "1":
         register("aloe", ConstantJudge, description="Duplicate of the built-in judge")
 
 
+def reply_chars(data):
+    """A metric registered as the function itself (no factory)."""
+    return {"chars": sum(len(t.reply or "") for c in data.conversations for t in c.turns)}
+
+
 @hookimpl
 def aloe_register_metrics(register):
+    if os.environ.get("ALOE_BENCH_FAKE_RAISE") == "1":
+        raise RuntimeError("fake registration bug")
+    register("fake_chars", reply_chars, description="Characters of all replies")
     register("fake_turns", lambda: (lambda data: {"stored_turns": sum(len(c.turns) for c in data.conversations)}),
              description="Counts stored turns")
 
