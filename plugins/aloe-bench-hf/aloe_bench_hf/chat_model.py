@@ -21,9 +21,9 @@ import threading
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from aloe_bench.components import ChatModel, GenerationParams, Reply
+from aloe_bench.components import ChatModel, ChoiceProbs, GenerationParams, Reply
 from aloe_bench.errors import ConfigError
-from aloe_bench.records import Message
+from aloe_bench.records import Message, Usage
 
 from aloe_bench_hf.loading import (
     ModelRef,
@@ -336,7 +336,9 @@ class HFChatModel(ChatModel):
                 mass = {c: float(probs[row, ids].sum()) for c, ids in token_ids.items()}
                 total = sum(mass.values())
                 if total > 0 and total == total:  # NaN-safe
-                    out[i] = {c: m / total for c, m in mass.items()}
+                    # one forward pass over the prompt: its tokens are the call's usage
+                    out[i] = ChoiceProbs({c: m / total for c, m in mass.items()},
+                                         Usage(calls=1, prompt_tokens=len(encoded[i])))
         return out
 
     # -- teardown ----------------------------------------------------------------------------

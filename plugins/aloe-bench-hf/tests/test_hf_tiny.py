@@ -121,6 +121,8 @@ def test_choice_probs_are_normalised_and_batch_independent(tiny_model):
     for a, b in zip(probs, alone):
         assert a == pytest.approx(b, abs=1e-5)
     assert len({json.dumps(p, sort_keys=True) for p in probs}) > 1  # depends on the input
+    # each item carries its call's usage (the prompt's tokens), so probability judging is accounted
+    assert all(p.usage.calls == 1 and p.usage.prompt_tokens == len(tiny_model.encode(m, 1)) for p, m in zip(probs, batch))
     # Both "4" and " 4" start the answer "4" in this byte-level tokenizer.
     assert all(len(ids) == 2 for ids in tiny_model.choice_token_ids(choices).values())
 
