@@ -25,7 +25,7 @@ from aloe_bench.evaluation.config import EvalConfig, diff_configs
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
 from aloe_bench.evaluation.listener import RunListener
-from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs, validate_roles
+from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs, validate_roles, with_served_models
 from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore
 from aloe_bench.evaluation.summary import summarize
 from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
@@ -158,7 +158,8 @@ class Evaluation:
         summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
                             str(store.dir))
         store.write_summary(summary)
-        store.write_spec(spec.model_copy(update={"finished": utc_now()}))
+        store.write_spec(spec.model_copy(update={"finished": utc_now(),
+                                                 "components": with_served_models(spec.components, comps)}))
         self.host.emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
         return summary
 

@@ -116,3 +116,16 @@ def role_specs(config: EvalConfig, comps: RunRoles) -> list[ComponentSpec]:
                                  identity=redact(backend.identity()) if backend is not None else {},
                                  demo_quality=bool(getattr(backend, "demo_quality", False))))
     return out
+
+
+def with_served_models(specs: list[ComponentSpec], roles: RunRoles) -> list[ComponentSpec]:
+    """``specs`` with each backend's ``served_model`` (the model name its server reported in
+    responses, known only after the first call) filled in, for run.json."""
+    backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge)}
+    out = []
+    for c in specs:
+        backend = backends.get(c.role)
+        inner = getattr(backend, "inner", backend)
+        served = getattr(inner, "served_model", None)
+        out.append(c.model_copy(update={"served_model": served}) if served else c)
+    return out

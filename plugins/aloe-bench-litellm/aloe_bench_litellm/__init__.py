@@ -1,4 +1,10 @@
-"""aloe-bench plugin: any API chat model through litellm.
+"""aloe-bench plugin: any API chat model through litellm, and OpenAI-compatible servers through
+a lean transport of their own (``oai:``).
+
+The ``oai`` provider (``--model oai:<served-model-name>``, :mod:`aloe_bench_litellm.oai`) talks
+the OpenAI chat-completions protocol directly over aiohttp: about a tenth of litellm's client CPU
+per call, no cost tracking. Its endpoint is the ``base_url`` option or ``OPENAI_API_BASE``; see
+docs/transports.md for when to pick which. The rest of this docstring is about ``litellm``.
 
 Registers the model provider ``litellm``. Every role can use it: the model under test
 (``--model``), the user simulator (``--user``) and the judge (``--judge``). A spec whose prefix

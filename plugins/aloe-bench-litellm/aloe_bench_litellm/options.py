@@ -44,16 +44,28 @@ RESERVED_REQUEST_KEYS = frozenset({
 })
 
 
-class LitellmOptions(ProviderOptions):
-    """Options of the ``litellm`` provider; see the module docstring for the two kinds of keys."""
+class TransportOptions(ProviderOptions):
+    """What the ``litellm`` and ``oai`` providers share: per-attempt timeout, retries with
+    full-jitter backoff, requests in flight, and one stop-string rule."""
 
-    api_base: Optional[str] = Field(None, description="endpoint URL, e.g. http://localhost:8000/v1 for a local server")
-    api_key: Optional[str] = Field(None, description="API key (prefer the provider's *_API_KEY environment variable)")
     timeout: float = Field(60.0, gt=0, description="seconds per attempt (default 60)")
     max_retries: int = Field(5, ge=0, description="retries of a transient failure (default 5)")
     backoff_base: float = Field(0.5, ge=0, description="first full-jitter backoff in seconds (default 0.5)")
     backoff_cap: float = Field(20.0, ge=0, description="longest backoff in seconds (default 20)")
     concurrency: Optional[int] = Field(None, ge=1, description="requests in flight (default: the run's --concurrency)")
+
+    @field_validator("stop", mode="before", check_fields=False)
+    @classmethod
+    def _one_stop_string(cls, value: Any) -> Any:
+        """A single stop string is a list of one."""
+        return [value] if isinstance(value, str) else value
+
+
+class LitellmOptions(TransportOptions):
+    """Options of the ``litellm`` provider; see the module docstring for the two kinds of keys."""
+
+    api_base: Optional[str] = Field(None, description="endpoint URL, e.g. http://localhost:8000/v1 for a local server")
+    api_key: Optional[str] = Field(None, description="API key (prefer the provider's *_API_KEY environment variable)")
     logprobs: Flag = Field(False, description="score judges from answer probabilities where the server returns logprobs")
     top_logprobs: int = Field(MAX_TOP_LOGPROBS, ge=1,
                               description=f"alternatives per token for logprobs (default and ceiling {MAX_TOP_LOGPROBS})")
@@ -80,12 +92,6 @@ class LitellmOptions(ProviderOptions):
     request_options: dict[str, Any] = Field(default_factory=dict,
                                             description="a table of other litellm.acompletion keywords, "
                                                         "e.g. {\"top_k\": 40} for Anthropic")
-
-    @field_validator("stop", mode="before")
-    @classmethod
-    def _one_stop_string(cls, value: Any) -> Any:
-        """A single stop string is a list of one."""
-        return [value] if isinstance(value, str) else value
 
     @field_validator("request_options")
     @classmethod

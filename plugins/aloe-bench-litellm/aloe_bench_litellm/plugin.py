@@ -1,6 +1,7 @@
-"""Entry point of the plugin: registers the ``litellm`` model provider.
+"""Entry point of the plugin: registers the ``litellm`` and ``oai`` model providers.
 
-Nothing heavy is imported here: litellm loads only when a ``litellm`` model is built.
+Nothing heavy is imported here: litellm loads only when a ``litellm`` model is built, aiohttp
+only when an ``oai`` model is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ def make_model(rest: str, **options: Any):
     return LiteLLMModel(rest, options=LitellmOptions.parse("litellm", options))
 
 
+def make_oai_model(rest: str, **options: Any):
+    """Factory of the ``oai`` provider: ``rest`` is the model name the OpenAI-compatible server
+    serves; ``options`` are checked against :class:`~aloe_bench_litellm.oai_options.OaiOptions`
+    first (see :mod:`aloe_bench_litellm.oai`)."""
+    from aloe_bench_litellm.oai import OaiModel
+    from aloe_bench_litellm.oai_options import OaiOptions
+
+    return OaiModel(rest, options=OaiOptions.parse("oai", options))
+
+
 def claims(spec: str) -> bool:
     """True for bare litellm model names, which need no ``litellm:`` prefix: ``gpt-4o-mini``,
     ``openai/my-model``, ``ollama/llama3:8b`` (a colon only after a ``/``). ``hff:Qwen/x`` and
@@ -31,7 +42,11 @@ def claims(spec: str) -> bool:
 
 @hookimpl
 def aloe_register_models(register):
-    """Register the ``litellm`` provider; it also claims bare API model names."""
+    """Register the ``litellm`` provider (it also claims bare API model names) and the ``oai``
+    provider (``oai:MODEL``: OpenAI-compatible servers over a lean aiohttp transport)."""
     register("litellm", make_model, claims=claims,
              description="Any API model through litellm (OpenAI, Anthropic, vLLM/SGLang/TGI/llama.cpp servers, ...); "
                          "bare model names need no prefix")
+    register("oai", make_oai_model,
+             description="OpenAI-compatible servers (vLLM, SGLang, TGI, llama.cpp, ...) over a lean aiohttp "
+                         "transport: oai:<served-model-name>, base_url option or OPENAI_API_BASE")

@@ -5,6 +5,10 @@ backoff and full jitter (``delay = uniform(0, min(cap, base * 2**attempt))``, af
 "Exponential Backoff And Jitter"); a ``Retry-After`` header from the server wins over the
 computed delay. Everything else (bad key, unknown model, bad request) fails at once: retrying
 cannot fix it.
+
+Both transports of the plugin use it: ``litellm`` classifies litellm's exceptions
+(:func:`classify`, :func:`retry_after`), ``oai`` the HTTP status and headers it reads itself
+(:func:`classify_status`, :func:`retry_after_from_headers`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ _MISSING_KEY = re.compile(r"missing credentials|api_key client option must be se
                          r"api key (?:is )?(?:missing|required|not (?:set|found))", re.I)
 
 
+def classify_status(status: int) -> Kind:
+    """Sort an HTTP error status into a retry class: rate limits, timeouts and 5xx are
+    transient, 401/403 a bad key, 404 an unknown model or endpoint, anything else permanent."""
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return "transient"
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    return "permanent"
+
+
 def classify(exc: BaseException) -> Kind:
     """Sort an exception raised by ``litellm.acompletion`` into a retry class."""
     import openai
@@ -42,13 +58,7 @@ def classify(exc: BaseException) -> Kind:
         return "not_found"
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
-        if status in TRANSIENT_STATUSES or status >= 500:
-            return "transient"
-        if status in (401, 403):
-            return "auth"
-        if status == 404:
-            return "not_found"
-        return "permanent"
+        return classify_status(status)
     if isinstance(exc, (openai.RateLimitError, openai.InternalServerError)):
         return "transient"
     name = type(exc).__name__
@@ -76,7 +86,13 @@ def response_headers(exc: BaseException) -> dict[str, str]:
 def retry_after(exc: BaseException, now: float | None = None) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After`` as seconds or
     an HTTP date), clipped to :data:`MAX_RETRY_AFTER`; None when it did not say."""
-    headers = response_headers(exc)
+    return retry_after_from_headers(response_headers(exc), now)
+
+
+def retry_after_from_headers(headers: dict[str, str], now: float | None = None) -> float | None:
+    """Seconds a response's headers (lower-cased names) ask the client to wait:
+    ``retry-after-ms``, else ``Retry-After`` as seconds or an HTTP date; clipped to
+    :data:`MAX_RETRY_AFTER`; None when they do not say."""
     value: float | None = None
     if "retry-after-ms" in headers:
         try:

@@ -32,11 +32,11 @@ def clean_env(monkeypatch):
 
 
 @pytest.fixture
-def make_model(openai_server):
+def make_model(aloe_openai_server):
     """Factory of models pointed at the test server, with fast backoff."""
 
     def make(name: str = "openai/mut", **options) -> LiteLLMModel:
-        options.setdefault("api_base", openai_server.base_url)
+        options.setdefault("api_base", aloe_openai_server.base_url)
         options.setdefault("api_key", KEY)
         options.setdefault("backoff_base", 0.001)
         options.setdefault("backoff_cap", 0.01)
@@ -49,8 +49,8 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_generation_returns_server_reply_and_usage(openai_server, make_model):
-    openai_server.script = lambda messages: "Hi! How was the hike?"
+def test_generation_returns_server_reply_and_usage(aloe_openai_server, make_model):
+    aloe_openai_server.script = lambda messages: "Hi! How was the hike?"
     reply = run(make_model().acomplete(HELLO, GenerationParams(max_tokens=50, temperature=0.7, top_p=0.9,
                                                                 seed=3, stop=("\n\n",))))
     assert reply.ok, reply.error
@@ -58,7 +58,7 @@ def test_generation_returns_server_reply_and_usage(openai_server, make_model):
     assert reply.finish_reason == "stop"
     assert (reply.prompt_tokens, reply.completion_tokens) == (2, 5)
     assert reply.cost == 0.0  # a served model litellm has no price for
-    [req] = openai_server.chat_requests()
+    [req] = aloe_openai_server.chat_requests()
     body = req["json"]
     assert body["model"] == "mut"
     assert body["messages"] == [{"role": "user", "content": "hello there"}]
@@ -67,29 +67,29 @@ def test_generation_returns_server_reply_and_usage(openai_server, make_model):
     assert req["had_auth"] and req["headers"]["authorization"] == "REDACTED"
 
 
-def test_unset_params_are_not_sent(openai_server, make_model):
+def test_unset_params_are_not_sent(aloe_openai_server, make_model):
     run(make_model().acomplete(HELLO, GenerationParams(max_tokens=20, temperature=None, seed=None)))
-    body = openai_server.chat_requests()[0]["json"]
+    body = aloe_openai_server.chat_requests()[0]["json"]
     assert body["max_tokens"] == 20
     for key in ("temperature", "top_p", "seed", "stop"):
         assert key not in body
 
 
-def test_extra_options_pass_through_and_show_in_identity(openai_server, make_model):
+def test_extra_options_pass_through_and_show_in_identity(aloe_openai_server, make_model):
     model = make_model(frequency_penalty=0.5)
     assert run(model.acomplete(HELLO, PARAMS)).ok
-    assert openai_server.chat_requests()[0]["json"]["frequency_penalty"] == 0.5
+    assert aloe_openai_server.chat_requests()[0]["json"]["frequency_penalty"] == 0.5
     assert model.identity()["options"] == {"frequency_penalty": 0.5}
 
 
-def test_known_model_gets_a_cost(openai_server, make_model):
+def test_known_model_gets_a_cost(aloe_openai_server, make_model):
     reply = run(make_model("gpt-4o-mini").acomplete(HELLO, PARAMS))
     assert reply.ok, reply.error
     assert reply.cost > 0
 
 
-def test_concurrent_requests_overlap(openai_server, make_model):
-    openai_server.latency = 0.3
+def test_concurrent_requests_overlap(aloe_openai_server, make_model):
+    aloe_openai_server.latency = 0.3
     model = make_model(concurrency=8)
     run(model.acomplete(HELLO, PARAMS))  # warm up (litellm import, client creation)
     batch = [[Message(role="user", content=f"message {i}")] for i in range(8)]
@@ -106,43 +106,43 @@ def test_concurrent_requests_overlap(openai_server, make_model):
     assert time.perf_counter() - start >= 4 * 0.3 * 0.95  # 4 waves of 2: the limit is honoured
 
 
-def test_rate_limit_is_retried_and_retry_after_honoured(openai_server, make_model):
-    openai_server.inject("429", count=2, retry_after=0.25)
+def test_rate_limit_is_retried_and_retry_after_honoured(aloe_openai_server, make_model):
+    aloe_openai_server.inject("429", count=2, retry_after=0.25)
     model = make_model()
     start = time.perf_counter()
     reply = run(model.acomplete(HELLO, PARAMS))
     elapsed = time.perf_counter() - start
     assert reply.ok, reply.error
-    assert openai_server.status_counts[429] == 2 and openai_server.status_counts[200] == 1
+    assert aloe_openai_server.status_counts[429] == 2 and aloe_openai_server.status_counts[200] == 1
     assert model.stats["attempts"] == 3 and model.stats["retries"] == 2
     assert elapsed >= 0.5  # backoff is capped at 0.01 s here: only Retry-After explains the wait
 
 
 @pytest.mark.parametrize("kind", ["500", "503"])
-def test_server_errors_are_retried_then_succeed(openai_server, make_model, kind):
-    openai_server.inject(kind, count=3)
+def test_server_errors_are_retried_then_succeed(aloe_openai_server, make_model, kind):
+    aloe_openai_server.inject(kind, count=3)
     reply = run(make_model().acomplete(HELLO, PARAMS))
     assert reply.ok, reply.error
-    assert openai_server.status_counts[int(kind)] == 3 and openai_server.status_counts[200] == 1
+    assert aloe_openai_server.status_counts[int(kind)] == 3 and aloe_openai_server.status_counts[200] == 1
 
 
-def test_timeout_is_retried(openai_server, make_model):
-    openai_server.timeout_delay = 3.0
-    openai_server.inject("timeout")
+def test_timeout_is_retried(aloe_openai_server, make_model):
+    aloe_openai_server.timeout_delay = 3.0
+    aloe_openai_server.inject("timeout")
     model = make_model(timeout=0.5)
     reply = run(model.acomplete(HELLO, PARAMS))
     assert reply.ok, reply.error
-    assert len(openai_server.chat_requests()) == 2
+    assert len(aloe_openai_server.chat_requests()) == 2
     assert model.stats["retries"] == 1
 
 
-def test_permanent_failure_returns_error_reply(openai_server, make_model):
-    openai_server.inject("500", count=100)
+def test_permanent_failure_returns_error_reply(aloe_openai_server, make_model):
+    aloe_openai_server.inject("500", count=100)
     model = make_model(max_retries=2)
     reply = run(model.acomplete(HELLO, PARAMS))
     assert not reply.ok and reply.text == ""
     assert "after 3 attempts" in reply.error
-    assert openai_server.status_counts[500] == 3
+    assert aloe_openai_server.status_counts[500] == 3
     assert model.stats["failed_transient"] == 1
 
 
@@ -157,34 +157,34 @@ def test_wrong_key_is_not_retried(make_model):
         assert model.stats["failed_auth"] == 1
 
 
-def test_missing_key_says_what_to_set(openai_server, make_model):
+def test_missing_key_says_what_to_set(aloe_openai_server, make_model):
     reply = run(make_model(api_key=None).acomplete(HELLO, PARAMS))
     assert not reply.ok
     assert "OPENAI_API_KEY" in reply.error and "after 1 attempt" in reply.error
-    assert openai_server.chat_requests() == []
+    assert aloe_openai_server.chat_requests() == []
 
 
-def test_bad_request_is_not_retried(openai_server, make_model):
-    openai_server.inject("400", count=5)
+def test_bad_request_is_not_retried(aloe_openai_server, make_model):
+    aloe_openai_server.inject("400", count=5)
     reply = run(make_model().acomplete(HELLO, PARAMS))
     assert not reply.ok and "after 1 attempt" in reply.error
-    assert openai_server.status_counts == {400: 1}
+    assert aloe_openai_server.status_counts == {400: 1}
 
 
-def test_environment_variables_configure_the_endpoint(openai_server, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_BASE", openai_server.base_url)
+def test_environment_variables_configure_the_endpoint(aloe_openai_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_BASE", aloe_openai_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     model = LiteLLMModel("openai/mut")
     assert run(model.acomplete(HELLO, PARAMS)).ok
-    assert model.identity()["api_base"] == openai_server.base_url
-    assert openai_server.chat_requests()[0]["had_auth"]
+    assert model.identity()["api_base"] == aloe_openai_server.base_url
+    assert aloe_openai_server.chat_requests()[0]["had_auth"]
 
 
-def test_api_key_never_in_identity_or_errors(openai_server, make_model):
+def test_api_key_never_in_identity_or_errors(aloe_openai_server, make_model):
     def script(messages):
         raise RuntimeError("upstream echoed: " + messages[-1]["content"])
 
-    openai_server.script = script
+    aloe_openai_server.script = script
     model = make_model(max_retries=0, request_options={"api_token": "tok-abcdef123"})
     ident = json.dumps(model.identity())
     assert KEY not in ident and "tok-abcdef123" not in ident and "api_key" not in ident
@@ -194,29 +194,29 @@ def test_api_key_never_in_identity_or_errors(openai_server, make_model):
     assert KEY not in reply.error
 
 
-def test_choice_probs_from_logprobs(openai_server, make_model):
-    openai_server.script = lambda messages: "4\nFits well."
+def test_choice_probs_from_logprobs(aloe_openai_server, make_model):
+    aloe_openai_server.script = lambda messages: "4\nFits well."
     model = make_model(logprobs=True)
     assert model.supports_choice_probs
     [probs] = run(model.achoice_probs([HELLO], ("1", "2", "3", "4", "5"), PARAMS))
     assert max(probs, key=probs.get) == "4"
     assert probs["4"] > 0.75 and abs(sum(probs.values()) - 1) < 1e-9
-    body = openai_server.chat_requests()[0]["json"]
+    body = aloe_openai_server.chat_requests()[0]["json"]
     assert body["logprobs"] is True and body["top_logprobs"] == 20 and body["max_tokens"] == 1
 
 
-def test_choice_probs_none_when_server_has_no_logprobs(openai_server, make_model):
-    openai_server.logprobs = False
+def test_choice_probs_none_when_server_has_no_logprobs(aloe_openai_server, make_model):
+    aloe_openai_server.logprobs = False
     model = make_model(logprobs="true")
     assert run(model.achoice_probs([HELLO, HELLO], ("1", "2", "3", "4", "5"), PARAMS)) == [None, None]
     assert model.stats["no_logprobs"] == 2
 
 
-def test_judge_uses_probabilities_and_falls_back_to_text(openai_server, make_model, aloe_data_dir):
+def test_judge_uses_probabilities_and_falls_back_to_text(aloe_openai_server, make_model, aloe_data_dir):
     from aloe_bench.components import JudgeRequest
     from aloe_bench.records import Persona
 
-    openai_server.script = lambda messages: "2\nToo generic." if "Rate the reply" in messages[-1]["content"] else "?"
+    aloe_openai_server.script = lambda messages: "2\nToo generic." if "Rate the reply" in messages[-1]["content"] else "?"
     persona = Persona(id="p1", profile="Teacher in Lyon.", personality="Warm, curious.")
     req = JudgeRequest(persona=persona, history=[], user_message="I graded papers all day.", reply="Nice.", turn=1)
     judge = AloeJudge(make_model(logprobs=True))
@@ -224,7 +224,7 @@ def test_judge_uses_probabilities_and_falls_back_to_text(openai_server, make_mod
     assert verdict.probs is not None and verdict.argmax == 2
     assert 1.5 < verdict.score < 2.5 and verdict.score != 2.0
 
-    openai_server.logprobs = False
+    aloe_openai_server.logprobs = False
     [verdict] = run(judge.score([req]))
     assert verdict.probs is None and verdict.score == 2.0  # parsed from the text answer
 
@@ -242,24 +242,24 @@ def test_without_logprobs_option_no_choice_probs(make_model):
     ({"request_options": {"stream": True}}, "Option 'request_options' of the litellm provider: key 'stream' is set "
                                             "by aloe-bench and cannot be given here, got {'stream': True}."),
 ])
-def test_bad_options_are_one_line_config_errors(openai_server, make_model, options, message):
+def test_bad_options_are_one_line_config_errors(aloe_openai_server, make_model, options, message):
     with pytest.raises(ConfigError) as info:
         make_model(**options)
     assert info.value.message == message and "\n" not in str(info.value) and info.value.hint
-    assert openai_server.chat_requests() == []
+    assert aloe_openai_server.chat_requests() == []
 
 
 @pytest.mark.parametrize("typo, meant", [("api_bse", "api_base"), ("max_retires", "max_retries"),
                                          ("logprob", "logprobs"), ("temprature", "temperature")])
-def test_unknown_option_suggests_the_close_key(openai_server, make_model, typo, meant):
+def test_unknown_option_suggests_the_close_key(aloe_openai_server, make_model, typo, meant):
     from aloe_bench_litellm.plugin import make_model as factory
 
     for build in (lambda: make_model(**{typo: "1"}), lambda: factory("openai/x", **{typo: "1"})):
         with pytest.raises(ConfigError) as info:
             build()
         assert info.value.message == f"Unknown option {typo!r} for the litellm provider. Did you mean {meant!r}?"
-        assert info.value.hint.startswith("Accepted options: api_base, api_key,")
-    assert openai_server.chat_requests() == []
+        assert info.value.hint.startswith("Accepted options: ") and "api_base, api_key," in info.value.hint
+    assert aloe_openai_server.chat_requests() == []
 
 
 def test_api_key_value_never_echoed_in_option_errors():
@@ -272,11 +272,11 @@ def test_api_key_value_never_echoed_in_option_errors():
     assert KEY not in repr(LiteLLMModel("openai/x", api_key=KEY).options)
 
 
-def test_request_parameters_are_typed_and_sent(openai_server, make_model):
+def test_request_parameters_are_typed_and_sent(aloe_openai_server, make_model):
     model = make_model(temperature="0.25", stop="END", seed="7", extra_body={"top_k": 5},
                        request_options={"min_p": 0.1})
     assert run(model.acomplete(HELLO, GenerationParams(max_tokens=20, temperature=0.9))).ok
-    body = openai_server.chat_requests()[0]["json"]
+    body = aloe_openai_server.chat_requests()[0]["json"]
     # Options override the run's generation settings of this role, with their JSON types.
     assert (body["temperature"], body["stop"], body["seed"]) == (0.25, ["END"], 7)
     assert (body["top_k"], body["min_p"]) == (5, 0.1)
