@@ -23,24 +23,37 @@ class GenerationParams(BaseModel):
     keys are an error (a misspelt ``temprature`` in a config file must not fall back silently)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    #: Most tokens to generate per reply.
     max_tokens: int = 300
+    #: Sampling temperature; None: the backend's default.
     temperature: float | None = None
+    #: Nucleus-sampling mass; None: the backend's default.
     top_p: float | None = None
+    #: Random seed for backends that take one; None: unseeded. Roles that re-ask vary it per try.
     seed: int | None = 0
+    #: Stop sequences: generation ends before any of them.
     stop: tuple[str, ...] = ()
 
 
 class Reply(BaseModel):
     """One generated reply. ``error`` is set (and ``text`` empty) when the call failed for good."""
 
+    #: The generated text ("" on failure).
     text: str = ""
+    #: Why the call failed for good (after the backend's own retries); None on success.
     error: str | None = None
+    #: The backend's finish reason (``stop``, ``length``, ...), when it reports one.
     finish_reason: str | None = None
+    #: Prompt (input) tokens of the call, when the backend reports them.
     prompt_tokens: int = 0
+    #: Completion (output) tokens of the call, when the backend reports them.
     completion_tokens: int = 0
+    #: Cost of the call in US dollars, when the backend knows it.
     cost: float = 0.0
+    #: Set by the call cache when the reply was served from it (its cost is then 0).
     cached: bool = False
-    attempts: int = 1  # calls made to produce this reply (a role that retries adds them up)
+    #: Calls made to produce this reply (a role that retries adds them up).
+    attempts: int = 1
 
     @property
     def ok(self) -> bool:
@@ -69,9 +82,11 @@ class ChatModel:
     implements :meth:`achoice_probs`; judges then score from probabilities instead of text.
     """
 
-    #: Spec string this instance was created from, e.g. ``litellm:openai/gpt-4o-mini``.
+    #: Spec string this instance was created from, e.g. ``litellm:openai/gpt-4o-mini``. A factory
+    #: may leave it empty: the core then sets it to the spec it resolved.
     spec: str = ""
-    #: Max requests in flight for :meth:`agenerate`'s default implementation.
+    #: Max requests in flight for :meth:`agenerate`'s default implementation (:meth:`limiter`).
+    #: ``aloe-bench evaluate`` sets it to the run's ``concurrency`` after the factory returns.
     concurrency: int = 8
     #: True when :meth:`achoice_probs` is implemented.
     supports_choice_probs: bool = False
@@ -81,7 +96,8 @@ class ChatModel:
     prefers_batches: bool = False
     #: True for backends whose outputs are fine for a demo and meaningless as a measurement (a
     #: tiny embedded model). Runs that use one as simulator or judge are flagged in summaries,
-    #: leaderboards and reports. Providers can also say so when registering (``demo_quality=True``).
+    #: leaderboards and reports. Providers can also say so when registering (``demo_quality=True``:
+    #: the core then sets this attribute). Recorded in run.json per role.
     demo_quality: bool = False
     #: True when :meth:`identity` alone pins the replies, whatever release of the plugin serves
     #: them: a hosted API whose model id names the model (``gpt-4o-2024-08-06``). The call cache
@@ -102,7 +118,12 @@ class ChatModel:
         return current[1]
 
     def identity(self) -> dict[str, Any]:
-        """What makes this backend's outputs what they are (goes into cache keys and run.json)."""
+        """What makes this backend's outputs what they are (goes into cache keys and run.json).
+
+        A JSON-able dict; secrets are redacted before it is stored. Override it to add what shapes
+        the replies (model revision, dtype, prompt template), and leave out operational settings
+        (retries, timeouts, API keys) so they do not split the cache. Default: ``{"spec": spec}``.
+        """
         return {"spec": self.spec}
 
     async def acomplete(self, messages: Sequence[Message], params: GenerationParams) -> Reply:
@@ -126,7 +147,10 @@ class ChatModel:
         self, batch: Sequence[Sequence[Message]], choices: Sequence[str], params: GenerationParams
     ) -> list[dict[str, float] | None]:
         """Probability of each answer in ``choices`` as the first token of the reply, normalised
-        over ``choices``; None for an item where the backend returned no usable logprobs."""
+        over ``choices``, one per chat history in ``batch``, in order; None for an item where the
+        backend returned no usable logprobs. Return :class:`ChoiceProbs` items to report each
+        call's usage (a plain dict counts as one call). Set ``supports_choice_probs`` when you
+        implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not return choice probabilities")
 
     def close(self) -> None:
@@ -146,37 +170,61 @@ class ChoiceProbs(dict):
 
 @runtime_checkable
 class Simulator(Protocol):
-    """A simulated user. Produces the next user message for each conversation of a batch."""
+    """A simulated user. Produces the next user message for each conversation of a batch.
 
+    What a simulator factory returns (``aloe_register_simulators``). A protocol that generates
+    with a chat model should keep it as its ``backend`` attribute: that backend's
+    :meth:`ChatModel.identity` and ``demo_quality`` then reach run.json, and its
+    ``prefers_batches`` decides whether the engine batches or pipelines turns.
+    """
+
+    #: The protocol's name (the built-in: ``aloe``).
     name: str
 
     async def next_messages(self, requests: Sequence["SimRequest"]) -> list[Reply]:
-        """One user message per request (``error`` set on failure)."""
+        """One user message per request, in order (``error`` set on failure: the conversation
+        ends with a ``user_failed`` turn). Add up the calls a message took in ``attempts`` and
+        the tokens in the usage fields: they are counted as the ``user`` role's usage."""
         ...
 
     def describe(self) -> dict[str, Any]:
-        """Spec, options and prompt hashes for run.json."""
+        """What run.json records about this protocol: a dict with the keys ``kind`` (str: the
+        protocol's name), ``options`` (a JSON-able dict of everything that shapes its messages:
+        its options, sampling parameters, retries) and ``prompt_hashes`` (str -> str: prompt name
+        -> hash of its text). Missing keys are stored empty and other keys are ignored; secrets
+        in ``options`` are redacted."""
         ...
 
 
 class SimRequest(BaseModel):
     """What a simulator needs to write turn ``turn`` of a conversation."""
 
+    #: The persona to play.
     persona: Persona
-    history: list[Message]  # from the model-under-test's perspective (user/assistant)
+    #: The conversation so far, from the model-under-test's perspective (user/assistant).
+    history: list[Message]
+    #: Number of the turn to write, from 1.
     turn: int
+    #: Turns the conversation will have.
     total_turns: int
+    #: Id of the conversation (stable across runs and resumes).
     conversation_id: str = ""
 
 
 class JudgeRequest(BaseModel):
     """One reply to score for one persona."""
 
+    #: The persona the reply should fit.
     persona: Persona
-    history: list[Message]  # everything before ``user_message``
+    #: The conversation before ``user_message`` (user/assistant).
+    history: list[Message]
+    #: The user's message the reply answers.
     user_message: str
+    #: The reply to score.
     reply: str
+    #: Turn number of the reply, from 1.
     turn: int
+    #: Id of the conversation (stable across runs and resumes).
     conversation_id: str = ""
 
 
@@ -188,21 +236,37 @@ class Verdict(BaseModel):
     answered but no valid score could be read after the re-asks; kept as a permanent null).
     """
 
+    #: The 1-5 score, or None when there is none.
     score: float | None
+    #: The judge's explanation, if any.
     rationale: str = ""
+    #: The raw answer (or probabilities as JSON), kept for inspection.
     raw: str = ""
+    #: The most likely score, if known.
     argmax: int | None = None
+    #: Probability of each answer ("1".."5") when scored from probabilities.
     probs: dict[str, float] | None = None
+    #: Calls made for this verdict (re-asks included).
     attempts: int = 1
+    #: The failed call's error (see above); None for a score or an unreadable answer.
     error: str | None = None
+    #: Usage of every call behind this verdict (counted as the ``judge`` role's usage).
     usage: Usage = Usage()
 
 
 @runtime_checkable
 class Judge(Protocol):
-    """A judge that scores replies for a persona."""
+    """A judge that scores replies for a persona.
 
+    What a judge factory returns (``aloe_register_judges``). As for :class:`Simulator`, a
+    protocol that judges with a chat model should keep it as its ``backend`` attribute: its
+    :meth:`ChatModel.identity` and ``demo_quality`` reach run.json, and its identity defines a
+    re-scoring (judgement.json).
+    """
+
+    #: The protocol's name (the built-in: ``aloe``).
     name: str
+    #: ``turn`` or ``history``: the ``mode`` the factory received; stored with every score.
     mode: str
 
     async def score(self, requests: Sequence[JudgeRequest]) -> list[Verdict]:
@@ -210,5 +274,11 @@ class Judge(Protocol):
         ...
 
     def describe(self) -> dict[str, Any]:
-        """Spec, options and prompt hashes for run.json."""
+        """What run.json records about this judge: a dict with the keys ``kind`` (str: the
+        protocol's name), ``options`` (a JSON-able dict of everything that shapes its scores: mode,
+        options, sampling parameters, retries) and ``prompt_hashes`` (str -> str: prompt name ->
+        hash of its text). Missing keys are stored empty and other keys are ignored; secrets in
+        ``options`` are redacted. The same three values define a re-scoring in judgement.json
+        (``kind``, ``protocol_options``, ``prompt_hashes``): a change in any of them refuses to add
+        scores to an existing re-scoring of that name."""
         ...

@@ -122,7 +122,7 @@ def aloe_register_persona_sources(register: Register) -> None:
 
 @hookspec
 def aloe_register_trainers(register: Register) -> None:
-    """Register trainers (``aloe-bench train NAME --config FILE``).
+    """Register trainers (for the planned ``aloe-bench train NAME --config FILE``; no command runs them yet).
 
     ``factory()`` returns an object with ``config_class`` (a dataclass or pydantic model built
     from the TOML config) and ``train(config) -> dict`` (paths and metrics of the result).

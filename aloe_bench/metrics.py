@@ -78,11 +78,19 @@ def mean_score_matrix(scores: Sequence[TurnScore], index: dict[str, int], turns:
 
 @dataclass
 class RunData:
-    """Scored conversations of one run, as metrics see them."""
+    """Scored conversations of one run, as metrics see them.
 
+    What a metric registered through ``aloe_register_metrics`` is called with, as
+    ``metric(data)``; it returns a JSON-able dict, stored in summary.json under ``extra[name]``.
+    """
+
+    #: Every conversation of the run, its failed last turn kept (check ``Turn.status``).
     conversations: list[Conversation]
+    #: One score record per (conversation, turn, judge sample): the last stored one.
     scores: list[TurnScore]
+    #: Turns per conversation the run asked for (K).
     turns: int
+    #: Reserved for additional data; empty in runs so far.
     extra: dict = field(default_factory=dict)
 
     def score_matrix(self) -> np.ndarray:

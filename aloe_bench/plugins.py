@@ -42,6 +42,7 @@ BUILTIN_PLUGINS = (
     "aloe_bench.default_plugins.metrics",
     "aloe_bench.default_plugins.roles",
     "aloe_bench.default_plugins.reporters",
+    "aloe_bench.default_plugins.scripted",
 )
 
 #: Built-in plugins that cannot be disabled (the summary's AL(k) family comes from core.metrics).
@@ -108,7 +109,11 @@ def _env_list(env: Mapping[str, str], key: str) -> set[str] | None:
 
 
 class PluginHost:
-    """Loads plugins and exposes their registries and hooks through a typed facade."""
+    """Loads plugins and exposes their registries and hooks through a typed facade.
+
+    ``extra_plugins`` (name -> plugin object) registers plugins in-process, as tests do; one
+    given a built-in's short name (``scripted`` for ``core.scripted``) takes that built-in's place.
+    """
 
     def __init__(self, *, load_entrypoints: bool = True, env: Mapping[str, str] | None = None,
                  extra_plugins: Mapping[str, Any] | None = None):
@@ -133,6 +138,8 @@ class PluginHost:
         if load_entrypoints:
             self._load_entrypoints(allow, block)
         for name, plugin in (extra_plugins or {}).items():
+            if f"core.{name}" in self._dists and f"core.{name}" not in ESSENTIAL_PLUGINS:  # takes the built-in's place
+                self.pm.unregister(name=f"core.{name}")
             self.pm.register(plugin, name=name)
             self._dists[name] = ("(in-process)", "", False)
         try:

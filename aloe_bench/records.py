@@ -32,6 +32,7 @@ class Record(BaseModel):
     """Base of every stored record: frozen-ish, with a schema version."""
 
     model_config = ConfigDict(extra="ignore")
+    #: Version of the record's format; readers refuse or upgrade other versions.
     schema_version: int = SCHEMA_VERSION
 
 
@@ -39,16 +40,22 @@ class Message(BaseModel):
     """One chat message, as passed to chat models."""
 
     model_config = ConfigDict(frozen=True)
+    #: Who speaks: ``system``, ``user`` or ``assistant``.
     role: Literal["system", "user", "assistant"]
+    #: The message text.
     content: str
 
 
 class Persona(Record):
     """A simulated user: objective profile facts plus subjective personality traits."""
 
+    #: Stable id, unique within its source (conversation ids are derived from it).
     id: str
+    #: Objective profile facts (age, job, situation, ...), as text.
     profile: str
+    #: Subjective personality traits and preferences, as text.
     personality: str
+    #: The persona source it came from (e.g. ``aloe-eval``); informational.
     source: str = ""
 
     def content_hash(self) -> str:
@@ -59,10 +66,15 @@ class Persona(Record):
 class Usage(BaseModel):
     """Token usage and cost of one or more model calls."""
 
+    #: Model calls made (retries and re-asks included, cached calls too).
     calls: int = 0
+    #: How many of ``calls`` were answered from the call cache (free).
     cached_calls: int = 0
+    #: Prompt (input) tokens, as the backend reported them.
     prompt_tokens: int = 0
+    #: Completion (output) tokens, as the backend reported them.
     completion_tokens: int = 0
+    #: Cost in US dollars, as the backend reported it (0 when unknown or cached).
     cost: float = 0.0
 
     def add(self, other: "Usage") -> None:
@@ -81,28 +93,43 @@ class Turn(Record):
     the conversation ends) and ``model_failed`` when the model under test failed.
     """
 
+    #: Id of the conversation (:meth:`Conversation.make_id`).
     conversation_id: str
+    #: Id of the conversation's persona.
     persona_id: str
+    #: Sample index of the conversation (part of its id); 0 unless a persona is played more than once.
     sample: int = 0
+    #: Turn number, from 1.
     turn: int
+    #: The simulated user's message ("" when the simulator failed).
     user: str
+    #: The model's reply; None when it failed or was never asked.
     reply: str | None
+    #: ``ok``, ``user_failed`` or ``model_failed`` (see above).
     status: Literal["ok", "user_failed", "model_failed"] = "ok"
+    #: The failure's message (secrets redacted) when ``status`` is not ``ok``.
     error: str | None = None
+    #: Completion tokens of the reply, when the backend reported them.
     reply_tokens: int | None = None
-    profile: str | None = None  # RLPA-style inferred profile, when the model writes one
+    #: RLPA-style inferred profile, when the model writes one.
+    profile: str | None = None
     #: Usage of the calls that produced this turn, by role (``user``, ``model``); summed over
     #: every stored record (failed tries included) into the summary's usage.
     usage: dict[str, Usage] = Field(default_factory=dict)
+    #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
 
 
 class Conversation(Record):
     """A conversation between a simulated user and the model under test."""
 
+    #: Stable id: :meth:`make_id` of (persona id, seed, sample).
     id: str
+    #: The simulated user.
     persona: Persona
+    #: Sample index (several conversations with one persona differ by it); usually 0.
     sample: int = 0
+    #: Its turns in order; a failed turn, if any, is the last one.
     turns: list[Turn] = Field(default_factory=list)
 
     @staticmethod
@@ -135,21 +162,37 @@ class TurnScore(Record):
     (conversation, turn, sample) is stored more than once, the last record is the one that counts.
     """
 
+    #: Id of the judged reply's conversation.
     conversation_id: str
+    #: Id of the conversation's persona.
     persona_id: str
+    #: Turn of the judged reply, from 1.
     turn: int
+    #: The 1-5 score (a probability-weighted mean in probability mode); None when missing.
     score: float | None
+    #: The judge's model spec.
     judge: str
+    #: The judge protocol's mode: ``turn`` or ``history``.
     mode: Literal["turn", "history"] = "turn"
+    #: The judge's explanation, when it gave one.
     rationale: str = ""
+    #: The judge's raw answer (or the probabilities as JSON).
     raw: str = ""
+    #: The most likely score (the score itself, rounded, in text mode).
     argmax: int | None = None
+    #: Probability of each answer ("1".."5") in probability mode, else None.
     probs: dict[str, float] | None = None
+    #: Judge calls made for this score (re-asks after unreadable answers included).
     attempts: int = 1
-    sample: int = 0  # repeated judge samples of the same reply
+    #: Judge sample index: a reply judged several times (``judge_samples``) has one record per sample.
+    sample: int = 0
+    #: ``ok``, ``unreadable`` or ``failed`` (see above).
     status: Literal["ok", "unreadable", "failed"] = "ok"
+    #: The failed call's error (secrets redacted) when ``status`` is ``failed``.
     error: str | None = None
+    #: Usage of the judge calls behind this record.
     usage: Usage = Field(default_factory=Usage)
+    #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
 
     @model_validator(mode="after")
@@ -161,16 +204,29 @@ class TurnScore(Record):
 
 
 class ComponentSpec(BaseModel):
-    """A resolved component as recorded in run.json."""
+    """A resolved component as recorded in run.json (``components``, one per role; built by
+    :func:`aloe_bench.evaluation.roles.role_specs`)."""
 
+    #: ``model``, ``user`` (the simulator) or ``judge``.
     role: str
+    #: The role's model spec as configured; "" for a protocol registered with ``needs_backend=False``.
     spec: str
+    #: Simulator and judge: ``describe()["kind"]``; "" for the model.
     kind: str = ""
+    #: Model: the user's ``--model-option`` values; simulator and judge: ``describe()["options"]``
+    #: (secrets redacted in both).
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Simulator and judge: ``describe()["prompt_hashes"]``; empty for the model.
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
+    #: The backend's :meth:`~aloe_bench.components.ChatModel.identity` (secrets redacted); empty
+    #: for a protocol without a backend.
     identity: dict[str, Any] = Field(default_factory=dict)
-    #: The backend declared itself demo quality (e.g. a tiny embedded model): reports flag it.
+    #: The backend declared itself demo quality (e.g. a tiny embedded model): its ``demo_quality``
+    #: attribute, set by it or by its provider's registration. Reports flag it.
     demo_quality: bool = False
+    #: The model name the backend's server reported in its responses, when it says one (filled in
+    #: at the end of a run; providers such as ``oai:`` warn when it differs from the configured one).
+    served_model: str | None = None
 
 
 class RunSpec(Record):

@@ -71,7 +71,7 @@ def test_simulator_failure_closes_conversation_and_is_counted(aloe_data_dir, tmp
             return None
         return ScriptedModel(rest, fail=fail)
 
-    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, flaky=sim_factory)})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(flaky=sim_factory)})
     s = evaluate(host, tmp_path / "run", user="flaky", limit=6)
     # personas 1..5 share profile 1 (profile-major): all 5 fail at turn 2; persona 6 goes on.
     assert s.n == [6, 1, 1]
@@ -93,7 +93,7 @@ def test_unparseable_judge_is_missing_not_a_number(aloe_data_dir, tmp_path, monk
             return default_script(messages)
         return ScriptedModel(rest, script=script)
 
-    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, judgy=judge_factory)})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(judgy=judge_factory)})
     s = evaluate(host, tmp_path / "run", judge="judgy", limit=2, turns=2)
     scores, _ = RunStore(tmp_path / "run").read_scores()
     assert all(x.score == 4 and x.attempts == 2 for x in scores)
@@ -101,7 +101,7 @@ def test_unparseable_judge_is_missing_not_a_number(aloe_data_dir, tmp_path, monk
     def never(rest, **kw):
         return ScriptedModel(rest, script=lambda m: "no idea" if "Rate" in m[0].content else default_script(m))
 
-    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, never=never)})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(never=never)})
     s = evaluate(host, tmp_path / "run2", judge="never", limit=2, turns=2)
     scores, _ = RunStore(tmp_path / "run2").read_scores()
     assert all(x.score is None and x.attempts == 3 and x.raw == "no idea" for x in scores)
@@ -271,7 +271,7 @@ def test_all_failing_first_turn_is_a_clear_error_and_resume_retries(aloe_data_di
     def factory(rest, **kw):
         return ScriptedModel(rest, fail=lambda m: "AuthenticationError: no key" if broken["on"] else None)
 
-    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, locked=factory)})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(locked=factory)})
     with pytest.raises(ConfigError.__mro__[1], match="Every conversation failed at turn 1; the first error: "
                                                      "AuthenticationError: no key"):
         evaluate(host, tmp_path / "run", user="locked", limit=2, turns=2)
@@ -326,7 +326,7 @@ def test_pipelined_and_batched_turns_give_the_same_conversations(aloe_data_dir, 
         made.append(Batched(rest, **kw))
         return made[-1]
 
-    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(scripted=ScriptedModel, batched=batched)})
+    host = PluginHost(load_entrypoints=False, extra_plugins={"t": _Plugin(batched=batched)})
     evaluate(host, tmp_path / "piped", model="scripted:m", user="scripted:u", limit=5)
     evaluate(host, tmp_path / "batched", model="batched:m", user="batched:u", limit=5)
     assert made[0].batch_sizes[:2] == [5, 5]  # one batch per role per turn

@@ -38,8 +38,8 @@ def chat(content, **extra):
     return {"model": "judge", "messages": [{"role": "user", "content": content}], **extra}
 
 
-def test_chat_completion_shape(openai_server):
-    status, _, body = post(openai_server, chat("hello", max_tokens=50))
+def test_chat_completion_shape(aloe_openai_server):
+    status, _, body = post(aloe_openai_server, chat("hello", max_tokens=50))
     assert status == 200
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
     assert body["model"] == "judge"
@@ -52,75 +52,75 @@ def test_chat_completion_shape(openai_server):
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
-def test_default_script_scores_judge_prompts(openai_server):
-    _, _, body = post(openai_server, chat(JUDGE_PROMPT))
+def test_default_script_scores_judge_prompts(aloe_openai_server):
+    _, _, body = post(aloe_openai_server, chat(JUDGE_PROMPT))
     text = body["choices"][0]["message"]["content"]
     assert parse_score(text) in {1.0, 2.0, 3.0, 4.0, 5.0}
-    _, _, again = post(openai_server, chat(JUDGE_PROMPT))
+    _, _, again = post(aloe_openai_server, chat(JUDGE_PROMPT))
     assert again["choices"][0]["message"]["content"] == text  # deterministic
 
 
-def test_custom_script_and_max_tokens(openai_server):
-    openai_server.script = lambda messages: "one two three four"
-    _, _, body = post(openai_server, chat("x", max_tokens=2))
+def test_custom_script_and_max_tokens(aloe_openai_server):
+    aloe_openai_server.script = lambda messages: "one two three four"
+    _, _, body = post(aloe_openai_server, chat("x", max_tokens=2))
     assert body["choices"][0]["message"]["content"] == "one two "
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 2
 
 
-def test_models_endpoint_lists_seen_models(openai_server):
-    post(openai_server, chat("hi"))
-    with urllib.request.urlopen(openai_server.base_url + "/models") as resp:
+def test_models_endpoint_lists_seen_models(aloe_openai_server):
+    post(aloe_openai_server, chat("hi"))
+    with urllib.request.urlopen(aloe_openai_server.base_url + "/models") as resp:
         data = json.loads(resp.read())
     assert {"aloe-test", "judge"} <= {m["id"] for m in data["data"]}
 
 
-def test_rate_limit_fault_has_retry_after_and_openai_error_body(openai_server):
-    openai_server.inject("429", count=2, retry_after=2)
+def test_rate_limit_fault_has_retry_after_and_openai_error_body(aloe_openai_server):
+    aloe_openai_server.inject("429", count=2, retry_after=2)
     for _ in range(2):
-        status, headers, body = post(openai_server, chat("hi"))
+        status, headers, body = post(aloe_openai_server, chat("hi"))
         assert status == 429
         assert headers["Retry-After"] == "2" and headers["retry-after-ms"] == "2000"
         assert body["error"]["type"] == "rate_limit_error" and body["error"]["message"]
-    assert post(openai_server, chat("hi"))[0] == 200
-    assert openai_server.status_counts == {429: 2, 200: 1}
+    assert post(aloe_openai_server, chat("hi"))[0] == 200
+    assert aloe_openai_server.status_counts == {429: 2, 200: 1}
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "400", "401"])
-def test_status_faults(openai_server, kind):
-    openai_server.inject(kind)
-    status, _, body = post(openai_server, chat("hi"))
+def test_status_faults(aloe_openai_server, kind):
+    aloe_openai_server.inject(kind)
+    status, _, body = post(aloe_openai_server, chat("hi"))
     assert status == int(kind) and "message" in body["error"]
-    assert openai_server.requests[-1]["fault"] == kind
-    assert post(openai_server, chat("hi"))[0] == 200
+    assert aloe_openai_server.requests[-1]["fault"] == kind
+    assert post(aloe_openai_server, chat("hi"))[0] == 200
 
 
-def test_faults_target_matching_messages_only(openai_server):
-    openai_server.inject("500", count=1, match="Rate the reply")
-    assert post(openai_server, chat("a simulator prompt"))[0] == 200
-    assert post(openai_server, chat(JUDGE_PROMPT))[0] == 500
-    assert post(openai_server, chat(JUDGE_PROMPT))[0] == 200
-    assert len(openai_server.chat_requests(match="Rate the reply")) == 2
+def test_faults_target_matching_messages_only(aloe_openai_server):
+    aloe_openai_server.inject("500", count=1, match="Rate the reply")
+    assert post(aloe_openai_server, chat("a simulator prompt"))[0] == 200
+    assert post(aloe_openai_server, chat(JUDGE_PROMPT))[0] == 500
+    assert post(aloe_openai_server, chat(JUDGE_PROMPT))[0] == 200
+    assert len(aloe_openai_server.chat_requests(match="Rate the reply")) == 2
 
 
-def test_garbage_and_empty_answers(openai_server):
-    openai_server.inject("garbage", count=2, match="Rate the reply")
-    openai_server.inject("empty", count=1)
-    texts = [post(openai_server, chat(JUDGE_PROMPT))[2]["choices"][0]["message"]["content"] for _ in range(4)]
+def test_garbage_and_empty_answers(aloe_openai_server):
+    aloe_openai_server.inject("garbage", count=2, match="Rate the reply")
+    aloe_openai_server.inject("empty", count=1)
+    texts = [post(aloe_openai_server, chat(JUDGE_PROMPT))[2]["choices"][0]["message"]["content"] for _ in range(4)]
     assert texts[:2] == list(GARBAGE_REPLIES[:2])
     assert all(parse_score(t) is None for t in GARBAGE_REPLIES)
     assert texts[2] == ""
     assert parse_score(texts[3]) is not None
 
 
-def test_timeout_fault_holds_the_answer(openai_server):
-    openai_server.timeout_delay = 5
-    openai_server.inject("timeout")
+def test_timeout_fault_holds_the_answer(aloe_openai_server):
+    aloe_openai_server.timeout_delay = 5
+    aloe_openai_server.inject("timeout")
     start = time.perf_counter()
     with pytest.raises((TimeoutError, urllib.error.URLError)):
-        post(openai_server, chat("hi"), timeout=0.3)
+        post(aloe_openai_server, chat("hi"), timeout=0.3)
     assert time.perf_counter() - start < 2
-    assert post(openai_server, chat("hi"))[0] == 200
+    assert post(aloe_openai_server, chat("hi"))[0] == 200
 
 
 def test_stop_cuts_sleeping_requests_short():
@@ -145,22 +145,22 @@ def test_stop_cuts_sleeping_requests_short():
     assert outcome and isinstance(outcome[0], OSError)
 
 
-def test_latency_overlaps_across_requests(openai_server):
-    openai_server.latency = 0.4
+def test_latency_overlaps_across_requests(aloe_openai_server):
+    aloe_openai_server.latency = 0.4
     start = time.perf_counter()
-    threads = [threading.Thread(target=post, args=(openai_server, chat(f"m{i}"))) for i in range(6)]
+    threads = [threading.Thread(target=post, args=(aloe_openai_server, chat(f"m{i}"))) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
     assert 0.4 <= elapsed < 1.6
-    assert openai_server.status_counts[200] == 6
+    assert aloe_openai_server.status_counts[200] == 6
 
 
-def test_logprobs_for_first_token(openai_server):
-    openai_server.script = lambda messages: "4\nWarm and specific."
-    _, _, body = post(openai_server, chat(JUDGE_PROMPT, logprobs=True, top_logprobs=5, max_tokens=1))
+def test_logprobs_for_first_token(aloe_openai_server):
+    aloe_openai_server.script = lambda messages: "4\nWarm and specific."
+    _, _, body = post(aloe_openai_server, chat(JUDGE_PROMPT, logprobs=True, top_logprobs=5, max_tokens=1))
     choice = body["choices"][0]
     assert choice["message"]["content"] == "4"
     [first] = choice["logprobs"]["content"]
@@ -172,14 +172,14 @@ def test_logprobs_for_first_token(openai_server):
     assert probs["3"] == probs["5"] > probs["2"] > probs["1"]  # closer digits get more mass
     assert sum(probs.values()) <= 1.0
 
-    openai_server.logprobs = False
-    _, _, body = post(openai_server, chat(JUDGE_PROMPT, logprobs=True, top_logprobs=5))
+    aloe_openai_server.logprobs = False
+    _, _, body = post(aloe_openai_server, chat(JUDGE_PROMPT, logprobs=True, top_logprobs=5))
     assert body["choices"][0]["logprobs"] is None
 
 
-def test_streaming(openai_server):
-    openai_server.script = lambda messages: "Hello there friend"
-    status, _, raw = post(openai_server, chat("hi", stream=True, stream_options={"include_usage": True}))
+def test_streaming(aloe_openai_server):
+    aloe_openai_server.script = lambda messages: "Hello there friend"
+    status, _, raw = post(aloe_openai_server, chat("hi", stream=True, stream_options={"include_usage": True}))
     assert status == 200
     events = [line[len("data: "):] for line in raw.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
@@ -190,12 +190,12 @@ def test_streaming(openai_server):
     assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
-def test_requests_are_recorded_with_secrets_redacted(openai_server):
-    post(openai_server, chat("hi"), key="sk-raw-test-key-123")
-    post(openai_server, chat("hi"), key=None)
-    first, second = openai_server.requests
+def test_requests_are_recorded_with_secrets_redacted(aloe_openai_server):
+    post(aloe_openai_server, chat("hi"), key="sk-raw-test-key-123")
+    post(aloe_openai_server, chat("hi"), key=None)
+    first, second = aloe_openai_server.requests
     assert first["had_auth"] and first["headers"]["authorization"] == "REDACTED"
-    assert "sk-raw-test-key-123" not in json.dumps(openai_server.requests)
+    assert "sk-raw-test-key-123" not in json.dumps(aloe_openai_server.requests)
     assert not second["had_auth"] and "authorization" not in second["headers"]
     assert first["json"]["messages"][0]["content"] == "hi" and first["status"] == 200
 
@@ -208,19 +208,19 @@ def test_required_api_key():
         assert server.status_counts == {401: 2, 200: 1}
 
 
-def test_bad_requests(openai_server):
-    assert post(openai_server, {"model": "m", "messages": []})[0] == 400
-    assert post(openai_server, chat("hi"), path="/nope")[0] == 404
+def test_bad_requests(aloe_openai_server):
+    assert post(aloe_openai_server, {"model": "m", "messages": []})[0] == 400
+    assert post(aloe_openai_server, chat("hi"), path="/nope")[0] == 404
     with pytest.raises(ValueError):
-        openai_server.inject("teapot")
+        aloe_openai_server.inject("teapot")
 
 
-def test_script_errors_become_500(openai_server):
+def test_script_errors_become_500(aloe_openai_server):
     def script(messages):
         raise RuntimeError("boom")
 
-    openai_server.script = script
-    status, _, body = post(openai_server, chat("hi"))
+    aloe_openai_server.script = script
+    status, _, body = post(aloe_openai_server, chat("hi"))
     assert status == 500 and "boom" in body["error"]["message"]
 
 

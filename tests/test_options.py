@@ -113,13 +113,12 @@ def test_options_are_frozen_and_instances_pass_through():
 
 def test_documented_options_class_behaves_as_the_docs_say(monkeypatch):
     text = DOC.read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class ShoutOptions" in b)
-    module = types.ModuleType("aloe_bench_shout_options")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class ParrotOptions" in b)
+    module = types.ModuleType("aloe_bench_myplugin_options")
     monkeypatch.setitem(sys.modules, module.__name__, module)  # pydantic resolves annotations there
-    exec(compile(block.split("# aloe_bench_shout.py")[0], str(DOC), "exec"), module.__dict__)
-    quoted = re.search(r"\(`(Unknown option 'volme' [^`]*)`\)", text).group(1)
+    exec(compile(block, str(DOC), "exec"), module.__dict__)
+    quoted = re.search(r"\(`(Unknown option 'questoin' [^`]*)`\)", text).group(1)
     with pytest.raises(ConfigError) as info:
-        module.ShoutOptions.parse("shout", {"volme": 3})
-    assert info.value.message == quoted
-    opts = module.ShoutOptions.parse("shout", {"volume": "3", "whisper": "on"})
-    assert (opts.volume, opts.whisper) == (3, True)
+        module.ParrotOptions.parse("parrot", {"questoin": False})
+    assert info.value.message == " ".join(quoted.split())  # the docs wrap the quoted line
+    assert module.ParrotOptions.parse("parrot", {"question": "off"}).question is False

@@ -132,6 +132,25 @@ def test_cli_stats_on_a_pool_file_and_a_persona_source(aloe_data_dir, monkeypatc
     assert "[text]: 20 texts" in table.output and "closest pair" in table.output
 
 
+def test_cli_stats_prints_mean_min_and_max(tmp_path, monkeypatch):
+    """The table output names all three figures of the nearest-neighbour similarity (the docs
+    promise the minimum too), with a stand-in embedder: no model needed."""
+    import types
+
+    from aloe_bench.personas import pool
+
+    vectors = {"a": [1.0, 0.0], "b": [0.8, 0.6], "c": [0.0, 1.0]}  # nn: a 0.8, b 0.8, c 0.6
+    fake = types.SimpleNamespace(name="fake", encode=lambda texts: np.array([vectors[t] for t in texts]))
+    monkeypatch.setattr(pool, "resolve_embedder", lambda spec, host: fake)
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "text": k}) + "\n" for k in vectors))
+    res = run_cli(["personas", "stats", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "3 texts; nearest-neighbour similarity mean 0.733, min 0.600, max 0.800 (fake)" in res.output
+    data = json.loads(run_cli(["personas", "stats", str(path), "--json"]).output)["groups"]["text"]
+    assert (data["mean_nn"], data["min_nn"], data["max_nn"]) == (0.7333, 0.6, 0.8)
+
+
 # -- the project's seeds -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["profile", "personality"])

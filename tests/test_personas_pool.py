@@ -303,16 +303,16 @@ def test_candidates_close_to_eval_personas_are_rejected(tmp_path, aloe_host, min
 # -- the CLI through litellm and the local OpenAI-compatible server ------------------------------
 
 @pytest.fixture
-def litellm_env(openai_server, monkeypatch, tmp_path):
+def litellm_env(aloe_openai_server, monkeypatch, tmp_path):
     from aloe_bench.plugins import default_host
 
     if "litellm" not in default_host().models:
         pytest.skip("aloe-bench-litellm is not installed")
-    monkeypatch.setenv("OPENAI_API_BASE", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", aloe_openai_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("ALOE_BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    return openai_server
+    return aloe_openai_server
 
 
 def run_cli(args):

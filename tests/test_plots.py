@@ -44,9 +44,37 @@ def test_curves_share_axes_with_bands_turn_ticks_and_score_range(results):
         verts = band.get_paths()[0].vertices
         assert np.isclose(verts[:, 1].min(), min(low)) and np.isclose(verts[:, 1].max(), max(high))
         assert all(lo <= al <= hi for lo, al, hi in zip(low, r.summary.al, high))
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    (legend_box,) = fig.legends
+    legend = [t.get_text() for t in legend_box.get_texts()]
     by_avg = sorted(results, key=lambda r: -r.summary.avg)
     assert legend == [f"{r.summary.model} — avg {r.summary.avg:.2f}" for r in by_avg]
+
+
+def test_legend_never_covers_low_curves(tmp_path_factory, aloe_data_dir):
+    """Two runs near 1.5 (the demo's scores): the legend and the band note lie outside the axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    base = tmp_path_factory.mktemp("low-runs")
+    with pytest.MonkeyPatch.context() as mp:
+        host = make_host(aloe_data_dir, mp)
+        low = [load_result(make_run(base / name, host, spec, turns=5, limit=8))
+               for name, spec in (("a", "trend:1.5:0"), ("b", "trend:1.6:0.02"))]
+    for runs in (low, low * 4):  # two runs, and eight (a legend of several rows)
+        fig = curves_figure(runs)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # constrained layout places the legend while drawing
+        renderer = canvas.get_renderer()
+        (ax,) = fig.axes
+        axes_box = ax.get_window_extent(renderer)
+        assert ax.get_legend() is None and not ax.texts  # nothing drawn inside the axes
+        (legend,) = fig.legends
+        legend_box = legend.get_window_extent(renderer)
+        assert legend_box.y1 <= axes_box.y0  # entirely beneath the axes
+        assert legend_box.y0 >= 0 and legend_box.x0 >= 0 and legend_box.x1 <= fig.bbox.width  # inside the figure
+        assert "bootstrap CI" in legend.get_title().get_text()
+        for tick in ax.get_xticklabels():
+            assert not legend_box.overlaps(tick.get_window_extent(renderer))
+        assert not legend_box.overlaps(ax.xaxis.label.get_window_extent(renderer))
 
 
 def test_png_at_200_dpi_and_svg_are_written(results, tmp_path):
@@ -77,6 +105,19 @@ def test_heatmap_shows_the_score_matrix(results, tmp_path):
     assert np.allclose(np.nanmean(shown, axis=0), r.summary.al)
     png, svg = plot_heatmap(r, [tmp_path / "h.png", tmp_path / "h.svg"])
     assert png.read_bytes()[:4] == b"\x89PNG" and svg.stat().st_size > 1000
+
+
+def test_heatmap_cell_labels_have_at_most_one_decimal():
+    import types
+
+    values = np.array([[3.4567, 2.0, np.nan], [4.96, 1.25, 5.0]])
+    fake = types.SimpleNamespace(matrix=ScoreMatrix(["c0", "c1"], ["p0", "p1"], values),
+                                 summary=types.SimpleNamespace(model="m"), name="x")
+    texts = [t.get_text() for t in heatmap_figure(fake).axes[0].texts]
+    assert texts == ["3.5", "2.0", "5.0", "1.2", "5.0"]  # np.nan has no label
+    whole = types.SimpleNamespace(matrix=ScoreMatrix(["c0"], ["p0"], np.array([[3.0, 4.0, np.nan]])),
+                                  summary=types.SimpleNamespace(model="m"), name="x")
+    assert [t.get_text() for t in heatmap_figure(whole).axes[0].texts] == ["3", "4"]
 
 
 def test_heatmap_greys_missing_scores_and_thins_labels():

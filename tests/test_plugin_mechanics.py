@@ -153,9 +153,12 @@ def test_protocols_reuse_registered_ones_through_the_helper(aloe_host, scripted_
     assert verdict.score is not None and judge.mode == "turn"
 
 
-def test_a_run_with_scripted_roles_records_no_demo_flag_and_smollm2_declares_it(aloe_host, tmp_path):
+def test_a_run_with_scripted_roles_records_no_demo_flag_and_smollm2_declares_it(tmp_path):
+    from aloe_bench.testing import ScriptedPlugin  # registers scripted without demo_quality (the built-in sets it)
+
+    host = PluginHost(extra_plugins={"scripted": ScriptedPlugin()})
     cfg = EvalConfig(model="scripted:m", user="scripted:u", judge="scripted:j", turns=1, limit=1, cache=False,
                      bootstrap=10)
-    summary = asyncio.run(Evaluation(cfg, tmp_path / "r", aloe_host).run())
+    summary = asyncio.run(Evaluation(cfg, tmp_path / "r", host).run())
     assert not any(c.demo_quality for c in summary.components)
     assert PluginHost().models.get("smollm2").meta["demo_quality"] is True

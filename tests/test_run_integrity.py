@@ -85,10 +85,10 @@ def test_truncated_transcripts_are_reported_by_judge_and_report(aloe_host, tmp_p
     assert any("holds 4 of 6 turns" in w for w in report.warnings)
 
 
-def test_probability_judge_usage_is_counted(aloe_host, tmp_path, openai_server, monkeypatch):
+def test_probability_judge_usage_is_counted(aloe_host, tmp_path, aloe_openai_server, monkeypatch):
     pytest.importorskip("litellm")
     evaluate(aloe_host, tmp_path / "run")
-    monkeypatch.setenv("OPENAI_API_BASE", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", aloe_openai_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-usage-0000000000")
     summary, _ = asyncio.run(judge_run(tmp_path / "run", "openai/pj", aloe_host, name="pj",
                                      judge_options={"logprobs": True}))

@@ -114,7 +114,7 @@ def print_run_header(config, host) -> None:
 @click.option("--judge-protocol-option", "judge_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the judge protocol's factory (repeatable), e.g. max_retries=4.")
 @click.option("--judge-mode", type=click.Choice(["turn", "history"]), help="turn: persona + message + reply (published); history: the whole dialogue too.")
 @click.option("--judge-samples", type=click.IntRange(min=1), help="Judge each reply N times and average (default 1).")
-@click.option("--personas", help="Persona source (default aloe-eval: the 100 official ALOE personas; jsonl:PATH).")
+@click.option("--personas", help="Persona source (default aloe-eval: the 100 official ALOE personas; jsonl:PATH; sample: 8 built-in personas for trying plugins offline).")
 @click.option("--turns", type=click.IntRange(min=1), help="Turns per conversation (default 10).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N personas.")
 @click.option("--seed", type=int, help="Seed for sampling and bootstrap (default 0).")

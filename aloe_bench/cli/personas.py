@@ -223,7 +223,8 @@ def stats(source: str, embedder: str, as_json: bool) -> None:
 
     for name, st in result["groups"].items():
         head = escape(f"{source} [{name}]: {st['size']} texts; nearest-neighbour similarity "
-                f"mean {_num(st['mean_nn'])}, max {_num(st['max_nn'])} ({result['embedder']})")
+                f"mean {_num(st['mean_nn'])}, min {_num(st['min_nn'])}, max {_num(st['max_nn'])} "
+                f"({result['embedder']})")
         out.print(head)
         if not st["histogram"]:
             continue

@@ -1,4 +1,4 @@
-"""Built-in persona sources: the official ALOE sets and JSONL files.
+"""Built-in persona sources: the official ALOE sets, JSONL files and the shipped ``sample``.
 
 Registration imports nothing heavy: the persona modules (and pydantic, through the records) load
 when a source is first used, so ``aloe-bench --help`` stays fast.
@@ -51,6 +51,12 @@ def _personalities() -> list[Persona]:
             for i, p in enumerate(official.personalities())]
 
 
+def _sample() -> list[Persona]:
+    from aloe_bench.testing.sample import sample_personas
+
+    return sample_personas()
+
+
 def _jsonl(arg: str) -> list[Persona]:
     from aloe_bench.personas.jsonl import read_persona_file
 
@@ -69,4 +75,6 @@ def aloe_register_persona_sources(register):
              description="The 331 raw ALOE training profiles (personality empty)")
     register("aloe-personalities", _no_arg("aloe-personalities", _personalities),
              description="The 71 raw ALOE training personalities (profile empty)")
+    register("sample", _no_arg("sample", _sample),
+             description="8 personas shipped with aloe-bench (no data files; tests, plugin development)")
     register("jsonl", _jsonl, description="jsonl:PATH, objects with id, profile, personality")

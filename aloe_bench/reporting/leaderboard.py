@@ -28,6 +28,7 @@ import csv
 import html
 import io
 import json
+import re
 from typing import Any, Callable, Sequence
 
 from aloe_bench.reporting.results import RunResult
@@ -224,7 +225,7 @@ def render_markdown(rows: list[dict[str, Any]], notes: list[str]) -> str:
     def cell(text: str) -> str:
         return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
-    right = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply", "Cost ($)"}
+    right = NUMERIC_COLUMNS
     lines = ["| " + " | ".join(h for h, _ in cols) + " |",
              "|" + "|".join("---:" if h in right else "---" for h, _ in cols) + "|"]
     for r in rows:
@@ -251,26 +252,54 @@ def render_json(rows: list[dict[str, Any]], notes: list[str]) -> str:
     return json.dumps({"schema_version": 1, "rows": rows, "notes": notes}, indent=2, ensure_ascii=False) + "\n"
 
 
+#: The leaderboard table's layout, shared by the standalone page and the HTML report: headers
+#: wrap between words, names at ``/``, ``-``, ``:``, ``_`` (anywhere only if they must), numbers
+#: never; an interval sits under its value, so a ten-run table with Hub ids fits a 1,300-pixel window.
+TABLE_STYLE = """
+table.lb{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13px;line-height:1.3;max-width:100%}
+table.lb th,table.lb td{padding:.3rem .4rem;border-bottom:1px solid #dde1e8;text-align:left;vertical-align:top}
+table.lb th{border-bottom:2px solid #c9d0db;background:#f5f7fa;font-weight:600}
+table.lb td.t{overflow-wrap:anywhere;min-width:5em}
+table.lb td.n,table.lb th.n{text-align:right}
+table.lb td.n{white-space:nowrap}
+table.lb td .ci{display:block;font-size:.85em;color:#667085}
+table.lb tr.noncomparable td{color:#8a5a00;background:#fff8e6}
+table.lb tr.noncomparable td .ci{color:inherit}
+"""
+
 HTML_STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2330;margin:2rem}
-table.lb{border-collapse:collapse;font-variant-numeric:tabular-nums}
-table.lb th,table.lb td{padding:.35rem .6rem;border-bottom:1px solid #dde1e8;text-align:left;white-space:nowrap}
-table.lb th{border-bottom:2px solid #1d2330;background:#f5f7fa}
-table.lb td.n{text-align:right}
-table.lb tr.noncomparable td{color:#8a5a00;background:#fff8e6}
 ul.notes{color:#555;max-width:70rem}
-"""
+""" + TABLE_STYLE
+
+#: Columns shown as numbers (right-aligned, never wrapped); the others are names that may wrap.
+NUMERIC_COLUMNS = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply",
+                   "Cost ($)"}
+
+
+def _breakable(text: str) -> str:
+    """``text`` escaped, with break opportunities after ``/``, ``-``, ``:`` and ``_`` (Hub ids and
+    dated model names wrap at their parts, not in the middle of a word)."""
+    return re.sub(r"([/:_-])", r"\1<wbr>", html.escape(text))
+
+
+def _number_cell(text: str) -> str:
+    """A numeric cell: ``3.42`` with its interval ``[3.31, 3.55]`` on a line of its own."""
+    value, sep, interval = text.partition(" [")
+    if not sep:
+        return html.escape(text)
+    return f'{html.escape(value)} <span class="ci">[{html.escape(interval)}</span>'
 
 
 def html_table(rows: list[dict[str, Any]]) -> str:
-    """The leaderboard as an HTML ``<table>`` (every cell escaped)."""
+    """The leaderboard as an HTML ``<table>`` (every cell escaped); style it with :data:`TABLE_STYLE`."""
     cols = display_columns(rows)
-    numeric = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply", "Cost ($)"}
-    head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in cols)
+    head = "".join(f'<th{" class=n" if h in NUMERIC_COLUMNS else ""}>{_breakable(h)}</th>' for h, _ in cols)
     body = []
     for r in rows:
         cls = "" if r["comparable"] else ' class="noncomparable" title="not comparable with protocol A"'
-        cells = "".join(f'<td{" class=n" if h in numeric else ""}>{html.escape(f(r))}</td>' for h, f in cols)
+        cells = "".join(f"<td class=n>{_number_cell(f(r))}</td>" if h in NUMERIC_COLUMNS
+                        else f"<td class=t>{_breakable(f(r))}</td>" for h, f in cols)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f'<table class="lb"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -53,6 +53,11 @@ def _figure(width: float, height: float) -> "Figure":
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _legend_columns(n: int) -> int:
+    """Columns of the curve legend: one for a single run, two otherwise (long model names fit)."""
+    return 1 if n <= 1 else 2
+
+
 def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None = None,
                   ylim: tuple[float, float] | None = (1.0, 5.0), title: str | None = None,
                   bands: bool = True) -> "Figure":
@@ -68,7 +73,8 @@ def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None 
     labels = list(labels) if labels is not None else unique_labels(list(results))
     kmax = max(r.summary.turns for r in results)
     with matplotlib.rc_context(_RC):
-        fig = _figure(6.4, 4.0 if len(results) <= 6 else 4.6)
+        rows = -(-len(results) // _legend_columns(len(results)))
+        fig = _figure(6.4, 4.0 + 0.17 * max(0, rows - 2))
         ax = fig.add_subplot()
         colors = matplotlib.colormaps["tab10"].colors
         for i, (r, label) in enumerate(zip(results, labels)):
@@ -95,18 +101,24 @@ def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None 
         ax.grid(True, color="#dddddd", linewidth=0.6, zorder=0)
         if title:
             ax.set_title(_plain(title))
-        ncol = 1 if len(results) <= 4 else 2
-        # Legend best-first, as in a leaderboard; the colours keep the input order.
+        # Legend best-first, as in a leaderboard; the colours keep the input order. It sits
+        # beneath the axes, outside them, so it never covers curves (low scores lie where an
+        # inside legend would go); the band note is its title, outside the data too.
         handles, texts = ax.get_legend_handles_labels()
         rank = sorted(range(len(results)), key=lambda i: -(results[i].summary.avg or float("-inf")))
-        ax.legend([handles[i] for i in rank], [texts[i] for i in rank], loc="lower right" if len(results) <= 4 else "upper center", ncol=ncol, frameon=False,
-                  bbox_to_anchor=None if len(results) <= 4 else (0.5, -0.16))
         band_note = "shaded: 95% bootstrap CI over personas" if bands and any(
             r.matrix is not None for r in results) else None
-        if band_note:
-            ax.text(0.01, 0.01, band_note, transform=ax.transAxes, fontsize=7.5, color="#666666",
-                    va="bottom", ha="left")
+        legend = fig.legend([handles[i] for i in rank], [texts[i] for i in rank], loc="outside lower center",
+                            ncol=_legend_columns(len(results)), frameon=False, title=band_note,
+                            title_fontsize=7.5)
+        legend.get_title().set_color("#666666")
     return fig
+
+
+def _score_label(value: float, whole: bool) -> str:
+    """A heatmap cell's text: ``4`` when every score of the matrix is a whole number, else one
+    decimal (``3.7``; means of judge samples and probability-weighted scores)."""
+    return f"{value:.0f}" if whole else f"{value:.1f}"
 
 
 def heatmap_figure(result: RunResult, *, title: str | None = None, max_labels: int = 60) -> "Figure":
@@ -134,11 +146,12 @@ def heatmap_figure(result: RunResult, *, title: str | None = None, max_labels: i
         for side in ("top", "right"):
             ax.spines[side].set_visible(True)
         if annotate:
+            whole = bool(np.all(np.isnan(m.values) | (m.values == np.round(m.values))))
             for i in range(rows):
                 for k in range(turns):
                     v = m.values[i, k]
                     if not np.isnan(v):
-                        ax.text(k, i, f"{v:g}", ha="center", va="center", fontsize=7,
+                        ax.text(k, i, _score_label(v, whole), ha="center", va="center", fontsize=7,
                                 color="white" if v < 3.5 else "black")
         bar = fig.colorbar(img, ax=ax, ticks=[1, 2, 3, 4, 5], shrink=min(1.0, 6 / height) if height > 6 else 1.0)
         bar.set_label("judge score")

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from aloe_bench import __version__
 from aloe_bench.errors import AloeBenchError
 from aloe_bench.records import RunSpec, RunSummary
-from aloe_bench.reporting.leaderboard import html_table, is_demo, leaderboard_rows, num
+from aloe_bench.reporting.leaderboard import TABLE_STYLE, html_table, is_demo, leaderboard_rows, num
 from aloe_bench.reporting.results import RunResult, load_result
 from aloe_bench.secrets import redact, redact_text
 from aloe_bench.evaluation.run_folder import atomic_write_text
@@ -261,7 +261,7 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
            "base-uri 'none'; form-action 'none'")
     judge_note = f" · scores: judgements/{result.judgement}" if result.judgement else ""
     page = _fill(_template("report.html"), {
-        "CSP": csp, "VERSION": html.escape(__version__), "CSS": _template("report.css"),
+        "CSP": csp, "VERSION": html.escape(__version__), "CSS": _template("report.css") + TABLE_STYLE,
         "TITLE": html.escape(f"ALOE report: {s.model}"),
         "HEADING": html.escape(f"ALOE report: {s.model}"),
         "SUBTITLE": html.escape(f"user {s.user} · judge {s.judge} ({s.judge_mode}) · {s.personas_source} × "

@@ -1,80 +1,51 @@
-"""Test helpers for aloe-bench and its plugin authors.
+"""Test helpers for aloe-bench and its plugin authors (the testing kit).
 
 The pytest fixtures live in :mod:`aloe_bench.testing.pytest_plugin` (loaded automatically through
-the ``pytest11`` entry point); this module holds what they use and needs no pytest:
-:class:`ScriptedModel` (deterministic answers from a Python function), :class:`ScriptedPlugin`
-(registers it as the ``scripted`` provider) and :func:`find_aloe_data`.
+the ``pytest11`` entry point). This package holds what they use, and needs no pytest:
+
+- :class:`ScriptedModel` (deterministic answers from a Python function; the built-in
+  ``scripted`` model provider), :func:`default_script` and :class:`ScriptedPlugin`
+  (:mod:`aloe_bench.testing.scripted`);
+- :func:`sample_personas`, the built-in ``sample`` persona source (:mod:`aloe_bench.testing.sample`);
+- :func:`find_aloe_data`, the official ALOE files when present (:mod:`aloe_bench.testing.data`);
+- :mod:`aloe_bench.testing.openai_server`, a local OpenAI-compatible server.
+
+Names are imported on first use, so importing this package (and the pytest plugin, which every
+pytest run of an environment with aloe-bench loads) costs next to nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-from typing import Callable, Sequence
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from aloe_bench.components import ChatModel, GenerationParams, Reply
-from aloe_bench.hookspecs import hookimpl
-from aloe_bench.records import Message
+if TYPE_CHECKING:
+    from aloe_bench.testing.data import find_aloe_data
+    from aloe_bench.testing.sample import sample_personas
+    from aloe_bench.testing.scripted import ScriptedModel, ScriptedPlugin, default_script
 
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "ScriptedModel": "aloe_bench.testing.scripted",
+    "ScriptedPlugin": "aloe_bench.testing.scripted",
+    "default_script": "aloe_bench.testing.scripted",
+    "sample_personas": "aloe_bench.testing.sample",
+    "find_aloe_data": "aloe_bench.testing.data",
+}
 
-def default_script(messages: Sequence[Message]) -> str:
-    """Deterministic stand-in answers: a judge prompt gets a score, anything else a short line
-    derived from the last message."""
-    last = messages[-1].content if messages else ""
-    if "Rate the reply from 1 to 5" in last or "could not be read" in last:
-        digest = int(hashlib.sha256(last.encode()).hexdigest(), 16)
-        return f"{digest % 5 + 1}\nScripted rationale."
-    digest = hashlib.sha256("\x1f".join(m.content for m in messages).encode()).hexdigest()[:8]
-    return f"Scripted message {digest} about: {last[:40].strip()}"
-
-
-class ScriptedModel(ChatModel):
-    """A chat model answering from a Python function; counts its calls. For tests and demos of
-    the plugin path without any ML library."""
-
-    def __init__(self, rest: str = "", *, script: Callable[[Sequence[Message]], str] | None = None,
-                 fail: Callable[[Sequence[Message]], str | None] | None = None, **options):
-        self.spec = f"scripted:{rest}" if rest else "scripted"
-        self.script = script or default_script
-        self.fail = fail
-        self.calls = 0
-        self.options = options
-
-    def identity(self):
-        return {"spec": self.spec, "options": {k: str(v) for k, v in self.options.items()}}
-
-    async def acomplete(self, messages: Sequence[Message], params: GenerationParams) -> Reply:
-        self.calls += 1
-        if self.fail is not None:
-            err = self.fail(messages)
-            if err:
-                return Reply(error=err)
-        text = self.script(messages)
-        return Reply(text=text, prompt_tokens=sum(len(m.content.split()) for m in messages),
-                     completion_tokens=len(text.split()))
+__all__ = sorted(_EXPORTS)
 
 
-class ScriptedPlugin:
-    """Registers the ``scripted`` model provider."""
+def __getattr__(name: str) -> Any:
+    """Import a public name from its submodule on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    @staticmethod
-    @hookimpl
-    def aloe_register_models(register):
-        register("scripted", ScriptedModel, description="Deterministic scripted replies (tests)")
 
-
-def find_aloe_data() -> Path | None:
-    """The official ALOE data folder for tests, or None."""
-    env = os.environ.get("ALOE_BENCH_DATA_DIR")
-    if env and Path(env).is_dir():
-        return Path(env)
-    here = Path.cwd().resolve()
-    for parent in [here, *here.parents]:
-        cand = parent / "shared" / "aloe-data"
-        if (cand / "profile_eval.jsonl").is_file():
-            return cand
-        cand = parent.parent / "shared" / "aloe-data"
-        if (cand / "profile_eval.jsonl").is_file():
-            return cand
-    return None
+def __dir__() -> list[str]:
+    """Module attributes, the not yet imported public names included."""
+    return sorted(set(globals()) | set(_EXPORTS))

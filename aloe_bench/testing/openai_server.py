@@ -6,12 +6,12 @@ It serves ``POST /v1/chat/completions`` (JSON, or server-sent events with ``stre
 inspect every request it received. litellm, the OpenAI SDK, lm-eval's API backends or curl talk
 to it over real HTTP, exactly as they would to vLLM or the OpenAI API.
 
-Use it in tests through the ``openai_server`` fixture of :mod:`aloe_bench.testing`::
+Use it in tests through the ``aloe_openai_server`` fixture of :mod:`aloe_bench.testing`::
 
-    def test_x(openai_server):
-        openai_server.inject("429", count=2, match="Rate the reply")
-        ... point OPENAI_API_BASE at openai_server.base_url ...
-        assert openai_server.status_counts[429] == 2
+    def test_x(aloe_openai_server):
+        aloe_openai_server.inject("429", count=2, match="Rate the reply")
+        ... point OPENAI_API_BASE at aloe_openai_server.base_url ...
+        assert aloe_openai_server.status_counts[429] == 2
 
 or run it as a process (e.g. for the concurrency benchmark)::
 

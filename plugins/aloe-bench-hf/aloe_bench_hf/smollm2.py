@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from aloe_bench.errors import MissingDependencyError
@@ -64,20 +63,12 @@ def _is_complete(folder: Path, expected: dict) -> bool:
         return False
 
 
-@contextmanager
 def _file_lock(path: Path):
-    """An exclusive inter-process lock (POSIX flock; elsewhere the rename race below suffices)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """An exclusive inter-process lock on every platform (``filelock``: flock on POSIX, msvcrt on
+    Windows): one process converts, the others wait and then find the folder complete."""
+    from filelock import FileLock
+
+    return FileLock(str(path))
 
 
 def convert(source: Path, target: Path) -> None:
@@ -114,12 +105,7 @@ def smollm2_path() -> Path:
             tmp.chmod(0o755)  # mkdtemp makes it private; the cache folder is an ordinary folder
             if target.exists():  # stale: an older recipe or an interrupted manual copy
                 shutil.rmtree(target)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                # Lost a race with a process that holds no lock (no flock on this platform).
-                if not _is_complete(target, expected):
-                    raise
+            os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target

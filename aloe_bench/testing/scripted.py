@@ -1,0 +1,80 @@
+"""The deterministic ``scripted`` chat backend: answers from a Python function, no model.
+
+aloe-bench registers it as the built-in ``scripted`` model provider (``--model scripted``, flagged
+demo quality), so a plugin can be run end to end offline in seconds::
+
+    aloe-bench evaluate --model scripted --user scripted --judge scripted --personas sample --turns 2
+
+Tests build their own instances (``ScriptedModel(script=..., fail=...)``) or register a
+subclass in place of the built-in: ``PluginHost(extra_plugins={"scripted": MyPlugin()})``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Sequence
+
+from aloe_bench.components import ChatModel, GenerationParams, Reply
+from aloe_bench.hookspecs import hookimpl
+from aloe_bench.records import Message
+
+#: Texts that mark a judge prompt of the built-in ``aloe`` judge (first ask and re-ask).
+JUDGE_MARKERS = ("Rate the reply from 1 to 5", "could not be read")
+
+
+def default_script(messages: Sequence[Message]) -> str:
+    """Deterministic stand-in answers: a judge prompt gets a score, anything else a short line
+    derived from the last message."""
+    last = messages[-1].content if messages else ""
+    if any(marker in last for marker in JUDGE_MARKERS):
+        digest = int(hashlib.sha256(last.encode()).hexdigest(), 16)
+        return f"{digest % 5 + 1}\nScripted rationale."
+    digest = hashlib.sha256("\x1f".join(m.content for m in messages).encode()).hexdigest()[:8]
+    return f"Scripted message {digest} about: {last[:40].strip()}"
+
+
+class ScriptedModel(ChatModel):
+    """A chat model answering from a Python function; counts its calls. For tests and demos of
+    the plugin path without any ML library.
+
+    ``script(messages) -> str`` writes each reply (default :func:`default_script`);
+    ``fail(messages) -> str | None`` returns an error text for the calls that should fail.
+    Other keyword options are kept and go into :meth:`identity` (so they key the call cache).
+    """
+
+    def __init__(self, rest: str = "", *, script: Callable[[Sequence[Message]], str] | None = None,
+                 fail: Callable[[Sequence[Message]], str | None] | None = None, **options):
+        self.spec = f"scripted:{rest}" if rest else "scripted"
+        self.script = script or default_script
+        self.fail = fail
+        self.calls = 0
+        self.options = options
+
+    def identity(self):
+        """The spec and the options (as strings): what makes the replies what they are."""
+        return {"spec": self.spec, "options": {k: str(v) for k, v in self.options.items()}}
+
+    async def acomplete(self, messages: Sequence[Message], params: GenerationParams) -> Reply:
+        """One scripted reply (or the error ``fail`` names for this call)."""
+        self.calls += 1
+        if self.fail is not None:
+            err = self.fail(messages)
+            if err:
+                return Reply(error=err)
+        text = self.script(messages)
+        return Reply(text=text, prompt_tokens=sum(len(m.content.split()) for m in messages),
+                     completion_tokens=len(text.split()))
+
+
+class ScriptedPlugin:
+    """Registers :class:`ScriptedModel` as the ``scripted`` model provider, without the
+    demo-quality flag the built-in plugin ``core.scripted`` sets (for tests of unflagged runs).
+
+    Given to a host under the name ``scripted`` (``PluginHost(extra_plugins={"scripted":
+    ScriptedPlugin()})``) it takes the built-in's place instead of clashing with it."""
+
+    @staticmethod
+    @hookimpl
+    def aloe_register_models(register):
+        """Register ``scripted``."""
+        register("scripted", ScriptedModel, description="Deterministic scripted replies (tests)")
