@@ -23,7 +23,7 @@ from aloe_bench.components import ChatModel, ChoiceProbs, GenerationParams, Repl
 from aloe_bench.errors import ConfigError, MissingDependencyError
 from aloe_bench.records import Message, Usage
 
-from aloe_bench_litellm.options import MAX_TOP_LOGPROBS, LitellmOptions
+from aloe_bench_litellm.options import MAX_TOP_LOGPROBS, LitellmOptions, apply_transport, resolve_options
 from aloe_bench_litellm.redact import env_secrets, public_options, scrub
 from aloe_bench_litellm.retry import backoff_delay, classify, retry_after
 
@@ -111,25 +111,13 @@ class LiteLLMModel(ChatModel):
         if not model:
             raise ConfigError("The litellm provider needs a model name.",
                               "Use e.g. --model litellm:gpt-4o-mini or --model openai/<served-name>.")
-        if options is not None and not isinstance(options, LitellmOptions):
-            keyword_options["options"] = options  # a user's key named "options": reported as unknown
-        elif options is not None and keyword_options:
-            raise TypeError("LiteLLMModel takes options= or keyword options, not both")
-        opts = LitellmOptions.parse("litellm", keyword_options if options is None else options)
+        opts = resolve_options(LitellmOptions, "litellm", options, keyword_options)
         self.options = opts
         self.model = model
         self.spec = f"litellm:{model}"
         self.api_base = opts.api_base or None
         self._api_key = opts.api_key or None
-        self.timeout = opts.timeout
-        self.max_retries = opts.max_retries
-        self.backoff_base = opts.backoff_base
-        self.backoff_cap = opts.backoff_cap
-        if opts.concurrency is not None:
-            self.concurrency = opts.concurrency
-        self.logprobs = opts.logprobs
-        self.top_logprobs = min(MAX_TOP_LOGPROBS, opts.top_logprobs)
-        self.supports_choice_probs = self.logprobs
+        apply_transport(self, opts)
         #: Keyword arguments added to every request (request parameters and ``request_options``).
         self.extra = opts.request_params()
         #: Counts of attempts, retries and final failures (by kind), for reports and tests.

@@ -36,7 +36,7 @@ from aloe_bench.secrets import redact
 
 from aloe_bench_litellm.model import choice_probs_from_response
 from aloe_bench_litellm.oai_options import OaiOptions
-from aloe_bench_litellm.options import MAX_TOP_LOGPROBS
+from aloe_bench_litellm.options import MAX_TOP_LOGPROBS, apply_transport, resolve_options
 from aloe_bench_litellm.redact import env_secrets, scrub
 from aloe_bench_litellm.retry import backoff_delay, classify_status, retry_after_from_headers
 
@@ -135,11 +135,7 @@ class OaiModel(ChatModel):
         if not model:
             raise ConfigError("The oai provider needs a model name.",
                               "Use --model oai:<served-model-name> (the server lists them at /v1/models).")
-        if options is not None and not isinstance(options, OaiOptions):
-            keyword_options["options"] = options  # a user's key named "options": reported as unknown
-        elif options is not None and keyword_options:
-            raise TypeError("OaiModel takes options= or keyword options, not both")
-        opts = OaiOptions.parse("oai", keyword_options if options is None else options)
+        opts = resolve_options(OaiOptions, "oai", options, keyword_options)
         self.options = opts
         self.model = model
         self.spec = f"oai:{model}"
@@ -163,15 +159,7 @@ class OaiModel(ChatModel):
         self.base_url = _public_url(base)
         # Credentials in the URL become HTTP basic auth, unless a bearer key is set (then it wins).
         self._url = _completions_url(base, keep_credentials=not self._api_key)
-        self.timeout = opts.timeout
-        self.max_retries = opts.max_retries
-        self.backoff_base = opts.backoff_base
-        self.backoff_cap = opts.backoff_cap
-        if opts.concurrency is not None:
-            self.concurrency = opts.concurrency
-        self.logprobs = opts.logprobs
-        self.top_logprobs = min(MAX_TOP_LOGPROBS, opts.top_logprobs)
-        self.supports_choice_probs = self.logprobs
+        apply_transport(self, opts)
         self._overrides = opts.sampling_overrides()
         self._extra_body = dict(opts.extra_body or {})
         #: The model name the server reported in its first response (None before any answer).

@@ -61,6 +61,31 @@ class TransportOptions(ProviderOptions):
         return [value] if isinstance(value, str) else value
 
 
+def resolve_options(cls: type[TransportOptions], provider: str, options: Any, keyword_options: dict[str, Any]
+                    ) -> TransportOptions:
+    """The validated options of a model built as ``Model(name, options=...)`` or
+    ``Model(name, **keyword_options)`` (a user's key named ``options`` is reported as unknown)."""
+    if options is not None and not isinstance(options, cls):
+        keyword_options["options"] = options
+    elif options is not None and keyword_options:
+        raise TypeError(f"the {provider} provider takes options= or keyword options, not both")
+    return cls.parse(provider, keyword_options if options is None else options)
+
+
+def apply_transport(model: Any, opts: TransportOptions) -> None:
+    """Set the transport attributes both providers use: timeout, retries and backoff, requests in
+    flight, answer probabilities."""
+    model.timeout = opts.timeout
+    model.max_retries = opts.max_retries
+    model.backoff_base = opts.backoff_base
+    model.backoff_cap = opts.backoff_cap
+    if opts.concurrency is not None:
+        model.concurrency = opts.concurrency
+    model.logprobs = opts.logprobs
+    model.top_logprobs = min(MAX_TOP_LOGPROBS, opts.top_logprobs)
+    model.supports_choice_probs = model.logprobs
+
+
 class LitellmOptions(TransportOptions):
     """Options of the ``litellm`` provider; see the module docstring for the two kinds of keys."""
 
