@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
+
+#: Debian's headless Chromium, which Playwright drives for the browser tests (CI installs it).
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """A launched headless Chromium (Playwright's sync API); skips the test when Chromium or
+    Playwright is missing. Start it after any ``asyncio.run``: the sync API keeps a loop running."""
+    import pytest
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (drives Debian's chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=os.path.realpath(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def aloe_bench_exe() -> str:

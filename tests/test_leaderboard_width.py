@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from aloe_bench.reporting.leaderboard import ROW_FIELDS, render_html
 from aloe_bench.reporting.report import build_report
+from tests.helpers import chromium_browser
 from tests.reporting_runs import make_host, make_run
 
 SCREENSHOT_DIR = Path(os.environ.get("ALOE_BENCH_SCREENSHOT_DIR", "/tmp"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WIDTH = 1300
 
 LONG = {"model": "hf:meta-llama/Meta-Llama-3-8B-Instruct", "user": "gpt-4o-mini-2024-07-18",
@@ -57,15 +56,8 @@ def runs(tmp_path_factory, aloe_data_dir):
 @pytest.fixture(scope="module")
 def browser(runs):
     """Headless Debian chromium (after ``runs``: Playwright's sync API keeps an event loop running)."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (drives Debian's chromium)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=os.path.realpath(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium_browser() as b:
+        yield b
 
 
 def _page(browser, path: Path):

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,10 @@ from aloe_bench.cli import cli
 from aloe_bench.errors import DataError
 from aloe_bench.evaluation.judging import judge_run
 from aloe_bench.reporting.report import build_report, script_json
+from tests.helpers import chromium_browser
 from tests.reporting_runs import XSS_REPLY, make_host, make_run
 
 SCREENSHOT_DIR = Path(os.environ.get("ALOE_BENCH_SCREENSHOT_DIR", "/tmp"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
@@ -114,15 +113,8 @@ def test_report_of_a_rescoring_uses_its_scores(runs, aloe_data_dir):
 def browser(runs):
     """Headless Debian chromium. Depends on ``runs``: Playwright's sync API keeps an event loop
     running, so the runs (asyncio.run) must exist before it starts."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (drives Debian's chromium)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=os.path.realpath(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium_browser() as b:
+        yield b
 
 
 def _open(browser, html_path: Path):

@@ -65,6 +65,13 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def response_tokens(response: Any) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) of a chat-completions response (a litellm object or the
+    plain JSON dict of an OpenAI-compatible server); 0 where the server reported none."""
+    usage = _field(response, "usage")
+    return int(_field(usage, "prompt_tokens") or 0), int(_field(usage, "completion_tokens") or 0)
+
+
 def choice_probs_from_response(response: Any, choices: Sequence[str]) -> dict[str, float] | None:
     """Normalised probabilities of ``choices`` as the first generated token, read from the
     response's ``top_logprobs``; None when the response carries none of them."""
@@ -247,11 +254,9 @@ class LiteLLMModel(ChatModel):
             self.stats["failed_permanent"] += 1
             return Reply(error=self.scrub(f"{self.model}: the response has no choices. {_HINTS['permanent']}"))
         text = _field(_field(choice, "message"), "content") or ""
-        usage = _field(response, "usage")
-        return Reply(text=text, finish_reason=_field(choice, "finish_reason"),
-                     prompt_tokens=int(_field(usage, "prompt_tokens") or 0),
-                     completion_tokens=int(_field(usage, "completion_tokens") or 0),
-                     cost=self._cost(response))
+        prompt_tokens, completion_tokens = response_tokens(response)
+        return Reply(text=text, finish_reason=_field(choice, "finish_reason"), prompt_tokens=prompt_tokens,
+                     completion_tokens=completion_tokens, cost=self._cost(response))
 
     async def achoice_probs(self, batch: Sequence[Sequence[Message]], choices: Sequence[str],
                             params: GenerationParams) -> list[dict[str, float] | None]:
@@ -273,9 +278,8 @@ class LiteLLMModel(ChatModel):
             if probs is None:
                 self.stats["no_logprobs"] += 1
                 return None
-            usage = _field(response, "usage")
-            return ChoiceProbs(probs, Usage(calls=1, prompt_tokens=int(_field(usage, "prompt_tokens") or 0),
-                                            completion_tokens=int(_field(usage, "completion_tokens") or 0),
+            prompt_tokens, completion_tokens = response_tokens(response)
+            return ChoiceProbs(probs, Usage(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                                             cost=self._cost(response)))
 
         return list(await asyncio.gather(*(one(m) for m in batch)))

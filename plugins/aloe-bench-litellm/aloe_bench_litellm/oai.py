@@ -34,7 +34,7 @@ from aloe_bench.errors import AloeBenchWarning, ConfigError, MissingDependencyEr
 from aloe_bench.records import Message, Usage
 from aloe_bench.secrets import redact
 
-from aloe_bench_litellm.model import choice_probs_from_response
+from aloe_bench_litellm.model import choice_probs_from_response, response_tokens
 from aloe_bench_litellm.oai_options import OaiOptions
 from aloe_bench_litellm.options import MAX_TOP_LOGPROBS, apply_transport, resolve_options
 from aloe_bench_litellm.redact import env_secrets, scrub
@@ -343,11 +343,9 @@ class OaiModel(ChatModel):
             return self._failed_reply("the response has no choices")
         message = choice.get("message")
         text = message.get("content") if isinstance(message, dict) else None
-        usage = data.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
+        prompt_tokens, completion_tokens = response_tokens(data)
         return Reply(text=text if isinstance(text, str) else "", finish_reason=choice.get("finish_reason"),
-                     prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                     completion_tokens=int(usage.get("completion_tokens") or 0))
+                     prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     async def achoice_probs(self, batch: Sequence[Sequence[Message]], choices: Sequence[str],
                             params: GenerationParams) -> list[dict[str, float] | None]:
@@ -370,10 +368,8 @@ class OaiModel(ChatModel):
             if probs is None:
                 self.stats["no_logprobs"] += 1
                 return None
-            usage = data.get("usage")
-            usage = usage if isinstance(usage, dict) else {}
-            return ChoiceProbs(probs, Usage(calls=1, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                                            completion_tokens=int(usage.get("completion_tokens") or 0)))
+            prompt_tokens, completion_tokens = response_tokens(data)
+            return ChoiceProbs(probs, Usage(calls=1, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
 
         return list(await asyncio.gather(*(one(m) for m in batch)))
 
