@@ -282,3 +282,133 @@ class Judge(Protocol):
         (``kind``, ``protocol_options``, ``prompt_hashes``): a change in any of them refuses to add
         scores to an existing re-scoring of that name."""
         ...
+
+
+# --- judge tasks and generation roles (``aloe-bench generate``) ---------------------------------
+
+# A judge protocol is registered for one task (``register(..., task=...)``, see
+# :data:`aloe_bench.plugins.JUDGE_TASKS`): ``score`` (1-5 per reply, :class:`Judge`) or
+# ``pairwise`` (which of two replies fits the persona better, :class:`PairwiseJudge`).
+
+
+class PairRequest(BaseModel):
+    """Two replies to the same user message, to compare for one persona. ``first`` is shown as
+    "A" and ``second`` as "B"."""
+
+    #: The persona the replies should fit.
+    persona: Persona
+    #: The conversation before ``user_message`` (user/assistant).
+    history: list[Message]
+    #: The user's message both replies answer.
+    user_message: str
+    #: The reply shown first, labelled "A".
+    first: str
+    #: The reply shown second, labelled "B".
+    second: str
+    #: Turn number of the replies, from 1.
+    turn: int
+    #: Id of the conversation (stable across runs and resumes).
+    conversation_id: str = ""
+
+
+class PairVerdict(BaseModel):
+    """A pairwise judge's verdict: ``winner`` is ``"A"`` (the first reply), ``"B"`` (the second)
+    or ``"tie"``; None when there is none. As for :class:`Verdict`, ``error`` tells a failed
+    call (``--resume`` asks again) from an unreadable answer (error None: a permanent null)."""
+
+    #: "A", "B", "tie", or None.
+    winner: str | None
+    #: The judge's explanation, if any.
+    rationale: str = ""
+    #: The raw answer, kept for inspection.
+    raw: str = ""
+    #: Calls made for this verdict (re-asks included).
+    attempts: int = 1
+    #: The failed call's error; None for a verdict or an unreadable answer.
+    error: str | None = None
+    #: Usage of every call behind this verdict.
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class PairwiseJudge(Protocol):
+    """A judge that compares two replies for a persona (judge task ``pairwise``).
+
+    What a judge factory registered with ``task="pairwise"`` returns. Keep the chat model as the
+    ``backend`` attribute (as :class:`Judge`)."""
+
+    #: The protocol's name (the built-in: ``aloe-pairwise``).
+    name: str
+
+    async def compare(self, requests: Sequence[PairRequest]) -> list[PairVerdict]:
+        """One verdict per request, in order. Never raises for a bad answer: winner=None."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``kind``, ``options``, ``prompt_hashes``), as :meth:`Judge.describe`."""
+        ...
+
+
+class InductionRequest(BaseModel):
+    """What an induction model needs: the true persona and the dialogue so far, which ends with
+    the user message of turn ``turn``."""
+
+    #: The true persona.
+    persona: Persona
+    #: The dialogue so far (user/assistant), ending with the current user message.
+    dialogue: list[Message]
+    #: Number of the current turn, from 1.
+    turn: int
+    #: Id of the conversation.
+    conversation_id: str = ""
+
+
+@runtime_checkable
+class Induction(Protocol):
+    """Writes which profile facts and personality traits the user has revealed so far (direct
+    evidence only). What a generation protocol registered with ``role="induction"`` returns."""
+
+    #: The protocol's name (the built-in: ``aloe-induction``).
+    name: str
+
+    async def induce(self, requests: Sequence[InductionRequest]) -> list[Reply]:
+        """One induced persona text per request, in order (``error`` set on failure). The text
+        is passed to the hinted responder as written."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``kind``, ``options``, ``prompt_hashes``)."""
+        ...
+
+
+class RespondRequest(BaseModel):
+    """One user message to answer, with the dialogue before it and, for a hinted responder, the
+    induced persona."""
+
+    #: The dialogue before ``user_message`` (user/assistant), along the continued branch.
+    history: list[Message]
+    #: The user message to answer.
+    user_message: str
+    #: The induced persona text (hinted responders); None for unhinted ones.
+    hint: str | None = None
+    #: Number of the turn, from 1.
+    turn: int = 1
+    #: Id of the conversation.
+    conversation_id: str = ""
+
+
+@runtime_checkable
+class Responder(Protocol):
+    """Answers user messages (``generate``'s hinted and unhinted roles). What a generation
+    protocol registered with ``role="responder"`` returns."""
+
+    #: The protocol's name (built-in: ``aloe-hinted``, ``aloe-unhinted``).
+    name: str
+
+    async def respond(self, requests: Sequence[RespondRequest]) -> list[Reply]:
+        """One reply per request, in order (``error`` set on failure)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``kind``, ``options``, ``prompt_hashes``)."""
+        ...

@@ -63,8 +63,10 @@ def aloe_register_models(register: Register) -> None:
     Keywords: ``claims=callable(spec) -> bool`` claims specs without a known prefix (the litellm
     plugin claims bare API model names; at most one provider may); ``default=True`` makes the
     provider's name the spec of roles that name none (at most one provider); ``demo_quality=True``
-    says its models are demo quality (runs that simulate or judge with them are flagged). A spec
-    nobody provides or claims is an error with suggestions before any call.
+    says its models are demo quality (runs that simulate or judge with them are flagged);
+    ``price=callable(rest) -> (usd_per_input_token, usd_per_output_token) | None`` tells
+    ``--dry-run`` what a model costs without building it (None: unknown; local models: ``(0, 0)``).
+    A spec nobody provides or claims is an error with suggestions before any call.
     """
 
 
@@ -94,6 +96,35 @@ def aloe_register_judges(register: Register) -> None:
     ``--judge-protocol-option KEY=VALUE`` / ``judge_protocol_options``. Keyword
     ``needs_backend=False`` as for simulators. :func:`aloe_bench.protocols.build_judge` reuses a
     registered judge (``build_judge("aloe", backend, mode=mode, params=params)``).
+
+    One registry serves every judge-like role. Keyword ``task`` says which
+    (:data:`aloe_bench.plugins.JUDGE_TASKS`): ``"score"`` (the default: the 1-5 judge above) or
+    ``"pairwise"``: ``factory(backend, *, mode, params, **options)`` returns a
+    :class:`aloe_bench.components.PairwiseJudge` whose ``compare(requests)`` says which of two
+    replies fits the persona better (``generate``'s ``--pair-judge-protocol``; built-in
+    ``aloe-pairwise``). A role that needs one task refuses a judge registered for another.
+    """
+
+
+@hookspec
+def aloe_register_generation_protocols(register: Register) -> None:
+    """Register the generation protocols of ``aloe-bench generate`` (ALOE's preference data).
+
+    Keyword ``role`` says which role the protocol can play
+    (:data:`aloe_bench.plugins.GENERATION_ROLES`):
+
+    - ``"induction"`` (``--induction-protocol``; built-in ``aloe-induction``):
+      ``factory(backend, *, params, **options)`` returns an
+      :class:`aloe_bench.components.Induction` that writes the persona facts and traits the user
+      has revealed so far;
+    - ``"responder"`` (``--hinted-protocol`` / ``--unhinted-protocol``; built-in ``aloe-hinted``
+      and ``aloe-unhinted``): returns a :class:`aloe_bench.components.Responder` that answers the
+      user message (with the induced persona as ``hint`` for the hinted role, None for the
+      unhinted one).
+
+    ``params`` are the role's sampling parameters (passed only if the factory declares it);
+    ``options`` come from the config's ``ROLE_protocol_options`` tables. Keyword
+    ``needs_backend=False``: the protocol generates without a model (``backend`` is None).
     """
 
 

@@ -62,6 +62,25 @@ def _has(*methods: str):
     return check
 
 
+#: The tasks a judge protocol can be registered for (``task=``), with the method its product must
+#: have: ``score`` (a 1-5 score per reply: :class:`~aloe_bench.components.Judge`) and ``pairwise``
+#: (which of two replies fits the persona better: :class:`~aloe_bench.components.PairwiseJudge`).
+JUDGE_TASKS: dict[str, str] = {"score": "score", "pairwise": "compare"}
+
+
+def _judge_check(obj: Any, meta: dict[str, Any]) -> str | None:
+    task = meta.get("task", "score")
+    return _has(JUDGE_TASKS.get(task, "score"), "describe")(obj)
+
+
+def _generation_protocol_check(obj: Any, meta: dict[str, Any]) -> str | None:
+    return _has(GENERATION_ROLES.get(meta.get("role"), "respond"), "describe")(obj)
+
+
+#: The roles a generation protocol can be registered for, with the method its product must have.
+GENERATION_ROLES: dict[str, str] = {"induction": "induce", "responder": "respond"}
+
+
 def _is_callable(obj: Any) -> str | None:
     return None if callable(obj) else "not callable"
 
@@ -72,15 +91,25 @@ def _is_list(obj: Any) -> str | None:
 
 #: registry key -> (hook, kind, registration keywords with defaults, check of what factories return)
 REGISTRY_HOOKS: dict[str, tuple[str, str, dict[str, Any], Any]] = {
-    "models": ("aloe_register_models", "model provider", {"claims": None, "default": False, "demo_quality": False}, _is_chat_model),
+    "models": ("aloe_register_models", "model provider",
+               {"claims": None, "default": False, "demo_quality": False, "price": None}, _is_chat_model),
     "simulators": ("aloe_register_simulators", "user-simulator protocol", {"needs_backend": True},
                    _has("next_messages", "describe")),
-    "judges": ("aloe_register_judges", "judge protocol", {"needs_backend": True}, _has("score", "describe")),
+    "judges": ("aloe_register_judges", "judge protocol", {"needs_backend": True, "task": "score"}, _judge_check),
+    "generation_protocols": ("aloe_register_generation_protocols", "generation protocol",
+                             {"needs_backend": True, "role": "responder"}, _generation_protocol_check),
     "metrics": ("aloe_register_metrics", "metric", {}, _is_callable),
     "persona_sources": ("aloe_register_persona_sources", "persona source", {}, _is_list),
     "trainers": ("aloe_register_trainers", "trainer", {}, None),
     "reporters": ("aloe_register_reporters", "leaderboard format", {}, _is_callable),
     "embedders": ("aloe_register_embedders", "embedder", {}, _has("encode")),
+}
+
+
+#: registry key -> {registration keyword: its allowed values}
+REGISTRY_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "judges": {"task": tuple(JUDGE_TASKS)},
+    "generation_protocols": {"role": tuple(GENERATION_ROLES)},
 }
 
 
@@ -205,7 +234,7 @@ class PluginHost:
         if self._registries is None:
             regs: dict[str, Registry] = {}
             for key, (hook_name, kind, meta, check) in REGISTRY_HOOKS.items():
-                reg = Registry(kind, meta=meta, check=check)
+                reg = Registry(kind, meta=meta, check=check, choices=REGISTRY_CHOICES.get(key))
 
                 def make_kwargs(impl, _reg=reg):
                     def register(name, factory, *, description="", **extra):
@@ -238,6 +267,11 @@ class PluginHost:
     def judges(self) -> Registry:
         """Judge protocols."""
         return self.registries["judges"]
+
+    @property
+    def generation_protocols(self) -> Registry:
+        """Generation protocols of ``aloe-bench generate`` (induction, responders)."""
+        return self.registries["generation_protocols"]
 
     @property
     def metrics(self) -> Registry:

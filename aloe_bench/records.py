@@ -309,6 +309,8 @@ class RunSummary(Record):
     turns: int
     status: Literal["complete", "incomplete", "unknown"] = "unknown"
     failures: RunFailures = Field(default_factory=RunFailures)
+    #: Why an incomplete run stopped early, when it did: ``max_cost`` (the spend reached ``--max-cost``).
+    stopped: str | None = None
     al: list[float | None]
     n: list[int]
     missing: list[int]
@@ -326,3 +328,134 @@ class RunSummary(Record):
     components: list[ComponentSpec] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
     created: str = Field(default_factory=utc_now)
+
+
+# --- aloe-bench generate ----------------------------------------------------------------------
+
+#: The reply a pairwise verdict or a choice names: the hinted or the unhinted responder's.
+Side = Literal["hinted", "unhinted"]
+
+
+class PairJudgement(BaseModel):
+    """One of the two pairwise verdicts of a generated turn: the judge saw ``first`` as "A" and
+    the other reply as "B"."""
+
+    #: Which reply was shown first (as "A").
+    first: Side
+    #: The parsed answer: "A", "B", "tie", or None (unreadable, or the call failed).
+    winner: str | None
+    #: The answer mapped to a reply: "hinted", "unhinted", "tie", or None.
+    picks: str | None
+    #: The raw answer (of the last attempt).
+    raw: str = ""
+    #: The judge's explanation, if any.
+    rationale: str = ""
+    #: Calls made (re-asks included).
+    attempts: int = 1
+    #: The failed call's error (secrets redacted); None for an answer.
+    error: str | None = None
+
+
+class TreeTurn(Record):
+    """One turn of a generated preference conversation (one line of ``trees.jsonl``).
+
+    ``status`` is ``ok`` when both replies exist and both verdicts were asked (a verdict may still
+    be unreadable: ``picks`` None), else the role that failed: ``user_failed``,
+    ``induction_failed``, ``hinted_failed``, ``unhinted_failed`` or ``judge_failed`` (a judge call
+    failed after its retries; ``--resume`` asks again). A failed turn ends its conversation.
+    ``agreement``: ``consistent`` (both orders pick the same reply: it is ``chosen``), ``tie``
+    (both say tie) or ``inconsistent`` (the rest, unreadable verdicts included); ``chosen`` is
+    set only when consistent.
+    """
+
+    #: Id of the conversation (:meth:`Conversation.make_id`).
+    conversation_id: str
+    #: Id of the conversation's persona.
+    persona_id: str
+    #: Turn number, from 1.
+    turn: int
+    #: The simulated user's message ("" when the simulator failed).
+    user: str
+    #: What the induction model wrote (the hinted responder's hint), as written.
+    induced: str | None = None
+    #: The hinted responder's reply.
+    hinted: str | None = None
+    #: The unhinted responder's reply.
+    unhinted: str | None = None
+    #: The two pairwise verdicts: hinted shown first, then unhinted shown first.
+    verdicts: list[PairJudgement] = Field(default_factory=list)
+    #: ``consistent``, ``tie`` or ``inconsistent`` (see above); None unless ``status`` is ok.
+    agreement: Literal["consistent", "tie", "inconsistent"] | None = None
+    #: The judge's winner when both orders agree, else None.
+    chosen: Side | None = None
+    #: The reply that continues the dialogue (seeded random choice, independent of the verdict).
+    continued: Side | None = None
+    #: ``ok`` or the role that failed (see above).
+    status: Literal["ok", "user_failed", "induction_failed", "hinted_failed", "unhinted_failed",
+                    "judge_failed"] = "ok"
+    #: The failure's message (secrets redacted) when ``status`` is not ``ok``.
+    error: str | None = None
+    #: Usage of the calls behind this record, by role (user, induction, hinted, unhinted, pair_judge).
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    #: When the record was written (UTC, ISO 8601).
+    created: str = Field(default_factory=utc_now)
+
+    def reply(self, side: str | None) -> str | None:
+        """The hinted or unhinted reply (None for None)."""
+        return self.hinted if side == "hinted" else self.unhinted if side == "unhinted" else None
+
+
+class GenerationStats(Record):
+    """``stats.json`` of a generate run (written atomically at the end of every invocation).
+
+    ``status`` is ``complete`` when nothing is left that ``--resume`` could do (as evaluate's
+    summary); ``stopped`` says why an incomplete run stopped early (``max_cost``) when it did."""
+
+    #: ``complete`` or ``incomplete`` (see above).
+    status: Literal["complete", "incomplete"]
+    #: Why an incomplete run stopped early: ``max_cost``; None otherwise.
+    stopped: str | None = None
+    #: Conversations of the run (one per persona).
+    conversations: int
+    #: Turns per conversation (``--turns``).
+    turns: int
+    #: Turns with both replies and both verdicts (``ok`` records).
+    pairs: int = 0
+    #: Pairs whose two verdicts name the same reply (labelled: they become sft/dpo rows).
+    consistent: int = 0
+    #: Pairs whose two verdicts both say tie.
+    ties: int = 0
+    #: The other pairs (the orders disagree, or a verdict is unreadable).
+    inconsistent: int = 0
+    #: Verdicts (of the 2 per pair) still unreadable after the re-asks.
+    unreadable_verdicts: int = 0
+    #: Share of pairs whose two orders agree (consistent + ties) / pairs; None without pairs.
+    order_agreement: float | None = None
+    #: Share of consistent pairs won by the hinted reply; None without consistent pairs.
+    hinted_win_rate: float | None = None
+    #: Verdicts whose first-shown reply won, over verdicts naming A or B (position bias).
+    first_position_rate: float | None = None
+    #: Mean words of the chosen replies of consistent pairs (the length confound, with ``rejected_words``).
+    chosen_words: float | None = None
+    #: Mean words of the rejected replies of consistent pairs.
+    rejected_words: float | None = None
+    #: Mean words of every hinted reply.
+    hinted_words: float | None = None
+    #: Mean words of every unhinted reply.
+    unhinted_words: float | None = None
+    #: Rows written to sft.jsonl.
+    sft_rows: int = 0
+    #: Rows written to dpo.jsonl.
+    dpo_rows: int = 0
+    #: Failed last turns by status (``user_failed``, ``judge_failed``, ...).
+    failed: dict[str, int] = Field(default_factory=dict)
+    #: Conversations cut short by a failed turn.
+    cut_short: int = 0
+    #: Conversations with turns not played yet (a stop, a kill).
+    unplayed: int = 0
+    #: The first error per failed role.
+    errors: dict[str, str] = Field(default_factory=dict)
+    #: Usage and cost per role over every stored record and every unrecorded call.
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    #: Total cost in US dollars (backend-reported).
+    spend: float = 0.0

@@ -86,8 +86,14 @@ class Entry(Generic[T]):
         return product
 
     def verify(self, product: Any) -> None:
-        """Check what the factory returned against the registry's kind."""
-        problem = self.check(product) if self.check else None
+        """Check what the factory returned against the registry's kind (a check that takes two
+        arguments also gets this entry's registration keywords, e.g. a judge's ``task``)."""
+        if self.check is None:
+            problem = None
+        elif required_positionals(self.check) >= 2:
+            problem = self.check(product, self.meta)
+        else:
+            problem = self.check(product)
         if problem:
             raise PluginError(f"The {self.kind} {self.name!r} of plugin {self.plugin!r} returned "
                               f"{type(product).__name__}: {problem}.", "Report it to the plugin's authors.")
@@ -111,13 +117,16 @@ def _param_names(fn: Callable[..., Any]) -> list[str]:
 class Registry(Generic[T]):
     """Components of one kind (models, judges, ...), each attributed to the plugin that
     registered it. ``meta`` names the extra keywords ``register`` accepts for this kind, with
-    their defaults; ``check(product)`` returns a problem with a built product, or None."""
+    their defaults; ``choices`` the allowed values of some of them; ``check(product)`` (or
+    ``check(product, meta)``) returns a problem with a built product, or None."""
 
     def __init__(self, kind: str, *, meta: dict[str, Any] | None = None,
-                 check: Callable[[Any], str | None] | None = None):
+                 check: Callable[..., str | None] | None = None,
+                 choices: dict[str, tuple[Any, ...]] | None = None):
         self.kind = kind
         self.meta_defaults = dict(meta or {})
         self.check = check
+        self.choices = dict(choices or {})
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, factory: Callable[..., Any], *, description: str = "", plugin: str = "?",
@@ -134,6 +143,10 @@ class Registry(Generic[T]):
                               f"{', '.join(sorted(unknown))}.",
                               f"A {self.kind} takes: description"
                               + "".join(f", {k}" for k in sorted(self.meta_defaults)) + ".")
+        for key, allowed in self.choices.items():
+            if key in meta and meta[key] not in allowed:
+                raise PluginError(f"Plugin {plugin!r} registered {self.kind} {name!r} with {key}={meta[key]!r}.",
+                                  f"{key} is one of: {', '.join(map(repr, allowed))}.")
         if name in self._entries:
             other = self._entries[name].plugin
             raise DuplicateComponentError(
@@ -162,6 +175,18 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise self.unknown(name) from None
+
+    def get_for(self, name: str, key: str, value: Any, *, what: str) -> Entry[T]:
+        """The entry for ``name`` when its registration keyword ``key`` is ``value``; otherwise an
+        error that names the entries that have it (``what``: the option that asked, for the
+        message), e.g. a score judge named where a pairwise judge is needed."""
+        entry = self.get(name)
+        if entry.meta.get(key) != value:
+            fitting = [e.name for e in self if e.meta.get(key) == value]
+            raise ConfigError(f"The {self.kind} {name!r} is registered with {key}={entry.meta.get(key)!r}; "
+                              f"{what} needs {key}={value!r}.",
+                              f"Those with {key}={value!r}: {', '.join(fitting) or 'none'}.")
+        return entry
 
     def with_meta(self, key: str) -> list[Entry[T]]:
         """Entries whose registration keyword ``key`` is set (truthy)."""

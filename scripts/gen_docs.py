@@ -138,6 +138,15 @@ API: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("aloe_bench.components", "Simulator"), ("aloe_bench.components", "SimRequest"),
       ("aloe_bench.components", "Judge"), ("aloe_bench.components", "JudgeRequest"),
       ("aloe_bench.components", "Verdict"), ("aloe_bench.records", "Persona")]),
+    ("Generation roles",
+     "What `aloe-bench generate`'s protocols return and exchange with its engine: induction models and "
+     "responders (`aloe_register_generation_protocols`, `role=\"induction\"` / `role=\"responder\"`) and "
+     "pairwise judges (`aloe_register_judges` with `task=\"pairwise\"`), and the records it stores.",
+     [("aloe_bench.components", "Induction"), ("aloe_bench.components", "InductionRequest"),
+      ("aloe_bench.components", "Responder"), ("aloe_bench.components", "RespondRequest"),
+      ("aloe_bench.components", "PairwiseJudge"), ("aloe_bench.components", "PairRequest"),
+      ("aloe_bench.components", "PairVerdict"), ("aloe_bench.records", "TreeTurn"),
+      ("aloe_bench.records", "PairJudgement"), ("aloe_bench.records", "GenerationStats")]),
     ("Metrics",
      "What a metric registered through `aloe_register_metrics` receives: a `RunData` holding the run's "
      "conversations (with their turns) and score records.",
@@ -165,7 +174,11 @@ FACTORIES: dict[str, tuple[str, str, str]] = {
     "aloe_register_simulators": ("factory(backend: ChatModel | None, *, params: GenerationParams, **options)",
                                  "", "[`Simulator`](#simulator)"),
     "aloe_register_judges": ("factory(backend: ChatModel | None, *, mode: str, params: GenerationParams, "
-                             "**options)", "", "[`Judge`](#judge)"),
+                             "**options)", "task `score`: [`Judge`](#judge); task `pairwise`: "
+                             "[`PairwiseJudge`](#pairwisejudge)", "[`Judge`](#judge) or [`PairwiseJudge`](#pairwisejudge)"),
+    "aloe_register_generation_protocols": ("factory(backend: ChatModel | None, *, params: GenerationParams, "
+                                           "**options)", "", "[`Induction`](#induction) (role `induction`) or "
+                                           "[`Responder`](#responder) (role `responder`)"),
     "aloe_register_metrics": ("metric(data: RunData)", "or a zero-argument factory returning the metric",
                               "a JSON-able `dict` (summary.json `extra[name]`)"),
     "aloe_register_persona_sources": ("factory(argument: str)", "", "`list[Persona]` ([`Persona`](#persona))"),
@@ -186,6 +199,9 @@ ARGUMENTS: dict[str, str] = {
     "aloe_register_judges": "`backend`: the `judge` role's chat model (None with `needs_backend=False`); "
                             "`mode`: `turn` or `history`; `params`: the judge role's sampling parameters; "
                             "`options`: `--judge-protocol-option`",
+    "aloe_register_generation_protocols": "`backend`: the role's chat model (`--induction`, `--hinted`, "
+                                          "`--unhinted`; None with `needs_backend=False`); `params`: the role's "
+                                          "sampling parameters; `options`: `--protocol-option ROLE.KEY=VALUE`",
     "aloe_register_metrics": "`data`: the run's conversations and scores ([`RunData`](#rundata))",
     "aloe_register_persona_sources": "`argument`: the text after `scheme:` in the persona source (\"\" for none)",
     "aloe_register_trainers": "nothing; `train` receives the parsed `--config` file",

@@ -39,6 +39,7 @@ def test_every_hook_is_exercised_by_a_test():
         "aloe_register_models": '"fake" in host.models',
         "aloe_register_simulators": '"--user-protocol", "fake-sim"',
         "aloe_register_judges": '"fake-constant" in host.judges',
+        "aloe_register_generation_protocols": '"fake-upper" in host.generation_protocols',
         "aloe_register_metrics": '"fake_turns"',
         "aloe_register_persona_sources": '"fake" in host.persona_sources',
         "aloe_register_trainers": '"fake-trainer"',

@@ -28,8 +28,9 @@ DOC = ROOT / "docs" / "writing_plugins.md"
 FILE_BLOCK = re.compile(r"^<!-- file: (\S+) -->\n```[\w-]*\n(.*?)^```[ \t]*$", re.M | re.S)
 
 #: What the worked example registers: one component of every kind a plugin author extends.
-REGISTERED = {"models": ["parrot"], "judges": ["lenient"], "simulators": ["profile-facts"],
-              "metrics": ["question_rate"], "reporters": ["plain"], "persona_sources": ["csv"]}
+REGISTERED = {"models": ["parrot"], "judges": ["lenient", "shorter-wins"], "simulators": ["profile-facts"],
+              "metrics": ["question_rate"], "reporters": ["plain"], "persona_sources": ["csv"],
+              "generation_protocols": ["brief"]}
 
 
 def doc_files(text: str) -> dict[str, str]:
@@ -102,6 +103,7 @@ def test_the_page_holds_a_whole_distribution(tried):
     commands = [cmd[:2] for cmd, _ in tried["steps"]]
     assert ["aloe-bench", "plugins"] in commands and ["aloe-bench", "leaderboard"] in commands
     assert sum(cmd == ["aloe-bench", "evaluate"] for cmd in commands) == 2 and ["pytest"] in commands
+    assert ["aloe-bench", "generate"] in commands
 
 
 def test_the_installed_plugin_registers_one_component_of_every_kind(tried):
@@ -142,6 +144,22 @@ def test_evaluate_runs_every_component_offline(tried):
     csv_run = json.loads((runs / "csv" / "summary.json").read_text())
     assert csv_run["personas_source"].startswith("csv:") and csv_run["personas_count"] == 2
     assert csv_run["n"] == [2, 2] and csv_run["status"] == "complete"
+
+
+def test_generate_uses_the_plugins_responder_and_pairwise_judge(tried):
+    out = tried["dist"] / "gen" / "sample"
+    run = json.loads((out / "run.json").read_text())
+    kinds = {c["role"]: c for c in run["components"]}
+    assert kinds["unhinted"]["kind"] == "brief" and kinds["unhinted"]["options"]["words"] == 5
+    assert kinds["pair_judge"]["kind"] == "shorter-wins" and kinds["pair_judge"]["spec"] == ""  # no backend
+    trees = [json.loads(line) for line in (out / "trees.jsonl").read_text().splitlines()]
+    assert len(trees) == 4 and all(len(t["unhinted"].split()) <= 5 for t in trees)
+    # the shorter (brief) reply wins in both orders: every pair is consistent and labelled
+    assert {(t["agreement"], t["chosen"]) for t in trees} == {("consistent", "unhinted")}
+    dpo = [json.loads(line) for line in (out / "dpo.jsonl").read_text().splitlines()]
+    unhinted = {(t["conversation_id"], t["turn"]): t["unhinted"] for t in trees}
+    assert len(dpo) == 4 and all(row["chosen"][0]["content"] == unhinted[row["conversation_id"], row["turn"]]
+                                 for row in dpo)
 
 
 def test_the_leaderboard_renders_in_the_plugins_format(tried):

@@ -162,3 +162,25 @@ def test_a_run_with_scripted_roles_records_no_demo_flag_and_smollm2_declares_it(
     summary = asyncio.run(Evaluation(cfg, tmp_path / "r", host).run())
     assert not any(c.demo_quality for c in summary.components)
     assert PluginHost().models.get("smollm2").meta["demo_quality"] is True
+
+
+def test_a_plugin_generation_protocol_plays_a_generate_role(with_fake_plugin, tmp_path):
+    host = PluginHost()
+    assert "fake-upper" in host.generation_protocols
+    assert host.generation_protocols.get("fake-upper").meta == {"needs_backend": False, "role": "responder"}
+    out = tmp_path / "gen"
+    roles = [a for role in ("user", "induction", "hinted", "unhinted", "pair-judge") for a in (f"--{role}", "scripted")]
+    proc = run_cli("generate", *roles, "--hinted-protocol", "fake-upper", "--protocol-option", "hinted.suffix=?",
+                   "--personas", "fake:2", "--turns", "2", "-o", str(out), "--no-cache", "-q")
+    assert proc.returncode == 0, proc.stderr
+    trees = [json.loads(line) for line in (out / "trees.jsonl").read_text().splitlines()]
+    assert len(trees) == 4
+    for t in trees:  # the hinted role was played by the plugin, with the induced text as its hint
+        assert t["hinted"] == t["user"].upper() + f"? [{len(t['induced'])}]"
+    hinted = {c["role"]: c for c in json.loads((out / "run.json").read_text())["components"]}["hinted"]
+    assert hinted["kind"] == "fake-upper" and hinted["spec"] == "" and hinted["options"] == {"suffix": "?"}
+    # a responder cannot judge, and a score judge cannot compare: one-line errors naming what fits
+    proc = run_cli("generate", *roles, "--pair-judge-protocol", "fake-constant", "--personas", "fake:1",
+                   "--turns", "1", "-o", str(tmp_path / "bad"), "--no-cache", "-q")
+    assert proc.returncode == 2 and "task='score'" in proc.stderr and "aloe-pairwise" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -16,6 +16,7 @@ from aloe_bench.errors import AloeBenchError
 #: Built-in command modules; each defines ``command`` (a click command or group).
 COMMAND_MODULES = (
     "aloe_bench.cli.evaluate",
+    "aloe_bench.cli.generate",
     "aloe_bench.cli.judge",
     "aloe_bench.cli.plugins_cmd",
     "aloe_bench.cli.personas",

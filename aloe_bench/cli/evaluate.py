@@ -24,25 +24,29 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_config(cli_values: dict[str, Any], preset: str | None, config_file: str | None):
-    """Defaults < preset < config file < command-line flags."""
+def build_config(cli_values: dict[str, Any], preset: str | None, config_file: str | None, *,
+                 model: Any = None, presets: dict[str, dict[str, Any]] | None = None, command: str = "evaluate"):
+    """Defaults < preset < config file < command-line flags, validated into ``model``
+    (:class:`~aloe_bench.evaluation.config.EvalConfig` unless given; ``presets``: the command's
+    presets, evaluate's unless given)."""
     from pydantic import ValidationError
 
     from aloe_bench.cli.common import load_toml
     from aloe_bench.evaluation.config import EvalConfig, config_error
 
+    model = model or EvalConfig
     data: dict[str, Any] = {}
     if preset:
-        data.update(PRESETS[preset])
+        data.update((presets or PRESETS)[preset])
     if config_file:
         file_data = {k.replace("-", "_"): v for k, v in load_toml(config_file).items()}
         file_data.pop("output", None)
         data.update(file_data)
     data.update({k: v for k, v in cli_values.items() if v is not None})
     try:
-        return EvalConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise config_error(exc, config_file) from None
+        raise config_error(exc, config_file, model=model, command=command) from None
 
 
 def default_output(config) -> Path:
@@ -131,6 +135,8 @@ def print_run_header(config, host) -> None:
 @click.option("--rejudge-missing", is_flag=True, help="With --resume: also ask the judge again for replies whose answers stayed unreadable.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the shared call cache.")
 @click.option("--bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples for CIs (default 1000).")
+@click.option("--dry-run", is_flag=True, help="Print the calls per role and estimated tokens, cost and wall time; make no call.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop cleanly (resumable) once the run's spend reaches USD (backend-reported costs).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(**opts: Any) -> None:
     """Evaluate a model on ALOE: simulated users over K turns, every reply judged 1-5.
@@ -152,7 +158,8 @@ def command(**opts: Any) -> None:
     from rich.markup import escape
 
     values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
-                                   "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap")}
+                                   "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap",
+                                   "max_cost")}
     if opts["no_cache"]:
         values["cache"] = False
     mp = {}
@@ -171,6 +178,12 @@ def command(**opts: Any) -> None:
     config = config.with_default_specs(host)
     validate_roles(config, host)  # unknown providers or protocols: one line, before anything is made
     print_run_header(config, host)
+    if opts["dry_run"]:
+        from aloe_bench.evaluation.conversations import select_personas
+        from aloe_bench.evaluation.estimate import estimate, print_estimate
+
+        print_estimate(estimate("evaluate", config, host, len(select_personas(config, host))))
+        return
     output = Path(opts["output"]) if opts["output"] else default_output(config)
     check_run_dir_writable(output)  # before any model call: fail in one line, not after paying
     if config.cache:

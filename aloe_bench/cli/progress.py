@@ -16,13 +16,14 @@ from aloe_bench.records import Usage
 
 class LiveRunDisplay(LiveDisplay, RunListener):
     """A :class:`~aloe_bench.evaluation.listener.RunListener` that draws a live panel on stderr
-    (or nothing when ``enabled`` is False)."""
+    (or nothing when ``enabled`` is False); ``labels`` name the two bars (turns played, turns
+    scored or judged)."""
 
-    def __init__(self, console, enabled: bool = True):
+    def __init__(self, console, enabled: bool = True, labels: tuple[str, str] = ("turns", "scored")):
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
-        self.turn_task = self.bar.add_task("turns", total=1)
-        self.score_task = self.bar.add_task("scored", total=1)
+        self.turn_task = self.bar.add_task(labels[0], total=1)
+        self.score_task = self.bar.add_task(labels[1], total=1)
         self.roles: dict[str, tuple[Usage, int, int]] = {}
         self.status = ""
         self.t0 = time.monotonic()

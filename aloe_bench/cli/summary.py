@@ -18,6 +18,8 @@ def exit_for_status(s: RunSummary, resume_cmd: str) -> None:
                           "after the re-asks (null scores, not counted in AL).")
         return
     console.print("[bold red]Incomplete run:[/] these numbers do not cover the whole benchmark.")
+    if s.stopped == "max_cost":
+        console.print("  - stopped at --max-cost: the spend reached the limit (resume with a higher --max-cost)")
     for line in s.failures.lines():
         console.print(f"  - {escape(line)}")
     console.print(f"Resume with:\n  {escape(resume_cmd)}")

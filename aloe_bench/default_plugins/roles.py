@@ -1,4 +1,7 @@
-"""Built-in simulator and judge protocols (ALOE), usable over any chat backend."""
+"""Built-in simulator, judge and generation protocols (ALOE), usable over any chat backend.
+
+Factories import their protocol modules on first use, so registering them loads nothing.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,53 @@ def _judge(backend, **options):
     return AloeJudge(backend, **options)
 
 
+def _pair_judge(backend, **options):
+    from aloe_bench.protocols.pairwise import AloePairwiseJudge
+
+    return AloePairwiseJudge(backend, **options)
+
+
+def _induction(backend, *, params=None, max_retries=1):
+    from aloe_bench.protocols.induction import AloeInduction
+
+    return AloeInduction(backend, params=params, max_retries=max_retries)
+
+
+def _hinted(backend, *, params=None, max_retries=1):
+    from aloe_bench.protocols.responders import AloeResponder
+
+    return AloeResponder(backend, hinted=True, params=params, max_retries=max_retries)
+
+
+def _unhinted(backend, *, params=None, max_retries=1):
+    from aloe_bench.protocols.responders import AloeResponder
+
+    return AloeResponder(backend, hinted=False, params=params, max_retries=max_retries)
+
+
 @hookimpl
 def aloe_register_simulators(register):
+    """Register the ``aloe`` user simulator."""
     register("aloe", _simulator, description="ALOE user simulator: role-plays profile + personality, speaks first")
 
 
 @hookimpl
 def aloe_register_judges(register):
+    """Register the ``aloe`` 1-5 judge (task ``score``) and the ``aloe-pairwise`` judge (task
+    ``pairwise``)."""
     register("aloe", _judge, description="ALOE 1-5 persona-fit judge (turn or history mode; logprob scoring when available)")
+    register("aloe-pairwise", _pair_judge, task="pairwise",
+             description="ALOE pairwise judge: which of two replies (A, B) fits the persona better, or tie "
+                         "(turn or history mode)")
+
+
+@hookimpl
+def aloe_register_generation_protocols(register):
+    """Register the generation protocols of ``aloe-bench generate``: ``aloe-induction``
+    (role ``induction``), ``aloe-hinted`` and ``aloe-unhinted`` (role ``responder``)."""
+    register("aloe-induction", _induction, role="induction",
+             description="ALOE induction: the profile facts and traits the user has revealed so far (direct evidence)")
+    register("aloe-hinted", _hinted, role="responder",
+             description="ALOE hinted responder: replies with the induced persona as a hint, tailored to the user")
+    register("aloe-unhinted", _unhinted, role="responder",
+             description="ALOE unhinted responder: same chat and length instruction, no hint (the baseline)")

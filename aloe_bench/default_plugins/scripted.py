@@ -22,5 +22,5 @@ def scripted(rest: str = "", **options):
 @hookimpl
 def aloe_register_models(register):
     """Register ``scripted``."""
-    register("scripted", scripted, demo_quality=True,
+    register("scripted", scripted, demo_quality=True, price=lambda rest: (0.0, 0.0),
              description="Deterministic scripted replies, no model (tests, plugin development)")

@@ -46,24 +46,15 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(16, ge=1)
     cache: bool = True
     bootstrap: int = Field(1000, ge=0)
+    #: Stop starting new calls once the run's spend (USD, all invocations) reaches this.
+    max_cost: float | None = Field(None, ge=0)
 
-    OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap")
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap", "max_cost")
 
     def with_default_specs(self, host) -> "EvalConfig":
         """A copy whose empty role specs are the default provider's spec; a clear error when a
         role has no spec and no installed plugin declares a default."""
-        missing = [role for role in ("model", "user", "judge") if not getattr(self, role)]
-        if not missing:
-            return self
-        from aloe_bench.backends.resolve import default_spec
-
-        spec = default_spec(host)
-        if spec is None:
-            raise ConfigError(f"No spec for {', '.join('--' + r for r in missing)}, and no installed plugin "
-                              "provides a default model.",
-                              "Name the models (e.g. --model hf:PATH --user gpt-4o --judge gpt-4o), or install "
-                              "a plugin with a default model; `aloe-bench plugins` lists the providers.")
-        return self.model_copy(update={role: spec for role in missing})
+        return with_default_specs(self, ("model", "user", "judge"), host)
 
     def result_keys(self) -> dict[str, Any]:
         """The keys that define results (hashed into config_hash, compared on resume)."""
@@ -73,6 +64,23 @@ class EvalConfig(BaseModel):
     def config_hash(self) -> str:
         """Hash of :meth:`result_keys`."""
         return stable_hash(self.result_keys())
+
+
+def with_default_specs(config: BaseModel, roles: tuple[str, ...], host) -> Any:
+    """A copy of ``config`` whose empty role specs (``roles``: its spec fields) are the default
+    provider's spec; a clear error when one is empty and no installed plugin declares a default."""
+    missing = [role for role in roles if not getattr(config, role)]
+    if not missing:
+        return config
+    from aloe_bench.backends.resolve import default_spec
+
+    spec = default_spec(host)
+    if spec is None:
+        flags = ", ".join("--" + r.replace("_", "-") for r in missing)
+        raise ConfigError(f"No spec for {flags}, and no installed plugin provides a default model.",
+                          "Name the models (e.g. --model hf:PATH --user gpt-4o --judge gpt-4o), or install "
+                          "a plugin with a default model; `aloe-bench plugins` lists the providers.")
+    return config.model_copy(update={role: spec for role in missing})
 
 
 def diff_configs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -96,8 +104,10 @@ def _valid_keys(model: type[BaseModel], table: tuple[str, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def config_error(exc: ValidationError, config_file: str | None = None) -> ConfigError:
-    """A one-line :class:`ConfigError` for an :class:`EvalConfig` that failed validation: the key
+def config_error(exc: ValidationError, config_file: str | None = None, *,
+                 model: type[BaseModel] | None = None, command: str = "evaluate") -> ConfigError:
+    """A one-line :class:`ConfigError` for a config (``model``: :class:`EvalConfig` unless given;
+    ``command``: the command whose ``--help`` lists the keys) that failed validation: the key
     path of the first problem (``model_params.temprature``) and, for an unknown key, the closest
     valid key ("Did you mean 'temperature'?") and the valid keys of its table."""
     import difflib
@@ -107,8 +117,8 @@ def config_error(exc: ValidationError, config_file: str | None = None) -> Config
     where = ".".join(loc)
     if first["type"] != "extra_forbidden" or not loc:
         return ConfigError(f"Invalid setting {where!r}: {first['msg']}.",
-                           "See `aloe-bench evaluate --help` for the accepted keys.")
-    valid = _valid_keys(EvalConfig, loc[:-1])
+                           f"See `aloe-bench {command} --help` for the accepted keys.")
+    valid = _valid_keys(model or EvalConfig, loc[:-1])
     message = f"Unknown setting {where!r}" + (f" in {config_file}" if config_file else "") + "."
     close = difflib.get_close_matches(loc[-1], valid, n=1)
     if close:

@@ -21,6 +21,7 @@ from aloe_bench import __version__
 from aloe_bench.backends.cache import CallCache
 from aloe_bench.components import SimRequest
 from aloe_bench.errors import AloeBenchError, AloeBenchWarning, ConfigError, ResumeConflictError
+from aloe_bench.evaluation.budget import Budget
 from aloe_bench.evaluation.config import EvalConfig, diff_configs
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
@@ -42,8 +43,12 @@ class Evaluation:
 
     def __init__(self, config: EvalConfig, run_dir: str | Path, host, *, resume: bool = False,
                  cache_path: str | Path | None = None, progress: RunListener | None = None,
-                 rejudge_missing: bool = False):
+                 rejudge_missing: bool = False, dry: dict | None = None):
         self.config, self.host = config.with_default_specs(host), host
+        #: A ``--dry-run`` tally (stand-in backends, no cache, no events); see BackendPool.
+        self.dry = dry
+        self.budget = Budget(self.config.max_cost)
+        self.stopped: str | None = None
         self.store = RunStore(run_dir)
         self.resume = resume
         self.rejudge_missing = rejudge_missing
@@ -79,9 +84,9 @@ class Evaluation:
         personas = select_personas(cfg, self.host)
         with self.store.lock():
             old = self._check_resume(cfg.config_hash())
-            cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path) else None
+            cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path and self.dry is None) else None
             try:
-                comps = build_roles(cfg, self.host, cache)
+                comps = build_roles(cfg, self.host, cache, dry=self.dry)
                 try:
                     return await self._run(personas, old, comps)
                 finally:
@@ -108,8 +113,10 @@ class Evaluation:
         stored_scores, _ = store.read_scores()
         convs = rebuild_conversations(personas, cfg.seed, stored_turns)
         done = sum(len(c.turns) for c in convs)
+        self.budget = Budget(cfg.max_cost, sum(u.cost for u in store.usage().values()),
+                             lambda: sum(u.cost for u in self.usage.values()))
         self.progress.start(len(convs) * cfg.turns, done, len(convs))
-        self.host.emit(RunStarted(run_dir=str(store.dir), conversations=len(convs), turns=cfg.turns, done_turns=done))
+        self._emit(RunStarted(run_dir=str(store.dir), conversations=len(convs), turns=cfg.turns, done_turns=done))
 
         transcripts = store.transcript_writer()
         scores_out = store.score_writer()
@@ -117,8 +124,11 @@ class Evaluation:
         pending: list[asyncio.Task] = []
 
         async def judge_task(items, turn):
+            if self.budget.reached:  # left unjudged: a resume with a higher --max-cost judges them
+                self.stopped = "max_cost"
+                return
             new = await scorer.score(items)
-            self.host.emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
+            self._emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
                                       missing=sum(s.score is None for s in new)))
 
         try:
@@ -130,6 +140,9 @@ class Evaluation:
                 live = [c for c in convs if len(c.turns) == k - 1 and not c.closed]
                 if not live:
                     continue
+                if self.budget.reached:
+                    self.stopped = "max_cost"
+                    break
                 new_turns = await self._play_turn(k, live, comps, transcripts)
                 failed = sum(t.status != "ok" for t in new_turns)
                 if failed == len(live) and not any(t.status == "ok" for c in convs for t in c.turns):
@@ -139,7 +152,7 @@ class Evaluation:
                         "Check the --model/--user specs, API keys (OPENAI_API_KEY, ...) and OPENAI_API_BASE, "
                         "then add --resume: failed turns are tried again.")
                 self.progress.turn(k, len(live) - failed, failed)
-                self.host.emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
+                self._emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
                 items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
                          for s in range(cfg.judge_samples)]
                 pending.append(asyncio.create_task(judge_task(items, k)))
@@ -157,11 +170,17 @@ class Evaluation:
         final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True)
         summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
                             str(store.dir))
+        if self.stopped and summary.status != "complete":
+            summary = summary.model_copy(update={"stopped": self.stopped})
         store.write_summary(summary)
         store.write_spec(spec.model_copy(update={"finished": utc_now(),
                                                  "components": with_served_models(spec.components, comps)}))
-        self.host.emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
+        self._emit(RunFinished(run_dir=str(store.dir), summary=summary.model_dump(mode="json")))
         return summary
+
+    def _emit(self, event) -> None:
+        if self.dry is None:
+            self.host.emit(event)
 
     async def _play_turn(self, k: int, live: list[Conversation], comps: RunRoles, out: JsonlWriter) -> list[Turn]:
         """Turn ``k`` of every live conversation. Batched backends get the turn as one batch per

@@ -38,13 +38,26 @@ class RunRoles:
 
 
 class BackendPool:
-    """One backend instance per (spec, options), shared by every role that names it."""
+    """One backend instance per (spec, options), shared by every role that names it.
 
-    def __init__(self, host, cache: CallCache | None, concurrency: int):
+    ``dry``: a ``--dry-run`` pool (:mod:`aloe_bench.backends.dry`): each role gets its own
+    stand-in backend that makes no call and tallies the role's calls and tokens in ``dry``
+    (role -> :class:`~aloe_bench.backends.dry.DryTally`); nothing is loaded."""
+
+    def __init__(self, host, cache: CallCache | None, concurrency: int, *, dry: dict | None = None):
         self.host, self.cache, self.concurrency = host, cache, concurrency
+        self.dry = dry
         self._made: dict[str, CachedModel] = {}
 
-    def get(self, spec: str, options: dict[str, Any]) -> CachedModel:
+    def get(self, spec: str, options: dict[str, Any], role: str = "") -> CachedModel:
+        """The backend of ``spec`` with ``options`` (built on first use, then shared)."""
+        if self.dry is not None:
+            from aloe_bench.backends.dry import DryBackend, DryTally
+
+            key = stable_hash([spec, options, role])
+            if key not in self._made:
+                self._made[key] = CachedModel(DryBackend(spec, role, self.dry.setdefault(role, DryTally())), None)
+            return self._made[key]
         key = stable_hash([spec, options])
         if key not in self._made:
             inner = resolve_model(spec, self.host, **options)
@@ -57,7 +70,7 @@ class BackendPool:
 
 
 def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model: bool = True,
-                need_user: bool = True, need_judge: bool = True) -> RunRoles:
+                need_user: bool = True, need_judge: bool = True, dry: dict | None = None) -> RunRoles:
     """Resolve model, simulator and judge (sharing backends that name the same spec).
 
     Protocol factories are built through their registry entries: the core passes ``params=``
@@ -66,16 +79,16 @@ def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model
     no backend is loaded for it.
     """
     config = config.with_default_specs(host)
-    pool = BackendPool(host, cache, config.concurrency)
-    model = pool.get(config.model, config.model_options) if need_model else None
+    pool = BackendPool(host, cache, config.concurrency, dry=dry)
+    model = pool.get(config.model, config.model_options, "model") if need_model else None
     simulator = judge = None
     if need_user:
         entry = host.simulators.get(config.user_protocol)
-        backend = pool.get(config.user, config.user_options) if entry.meta.get("needs_backend", True) else None
+        backend = pool.get(config.user, config.user_options, "user") if entry.meta.get("needs_backend", True) else None
         simulator = entry.build(backend, defaults={"params": config.user_params}, **config.user_protocol_options)
     if need_judge:
-        entry = host.judges.get(config.judge_protocol)
-        backend = pool.get(config.judge, config.judge_options) if entry.meta.get("needs_backend", True) else None
+        entry = host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
+        backend = pool.get(config.judge, config.judge_options, "judge") if entry.meta.get("needs_backend", True) else None
         judge = entry.build(backend, defaults={"mode": config.judge_mode, "params": config.judge_params},
                             **config.judge_protocol_options)
     return RunRoles(model=model, simulator=simulator, judge=judge, backends=pool.all())
@@ -88,7 +101,7 @@ def validate_roles(config: EvalConfig, host) -> None:
 
     config = config.with_default_specs(host)
     host.simulators.get(config.user_protocol)
-    host.judges.get(config.judge_protocol)
+    host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
     validate_spec(config.model, host)
     if host.simulators.get(config.user_protocol).meta.get("needs_backend", True):
         validate_spec(config.user, host)
@@ -107,21 +120,31 @@ def role_specs(config: EvalConfig, comps: RunRoles) -> list[ComponentSpec]:
         out.append(ComponentSpec(role="model", spec=config.model, options=redact(config.model_options),
                                  identity=redact(comps.model.identity()), demo_quality=comps.model.demo_quality))
     for role, spec, protocol in (("user", config.user, comps.simulator), ("judge", config.judge, comps.judge)):
-        if protocol is None:
-            continue
-        d = protocol.describe()
-        backend = _backend_of(protocol)
-        out.append(ComponentSpec(role=role, spec=spec if backend is not None else "", kind=d.get("kind", ""),
-                                 options=redact(d.get("options", {})), prompt_hashes=d.get("prompt_hashes", {}),
-                                 identity=redact(backend.identity()) if backend is not None else {},
-                                 demo_quality=bool(getattr(backend, "demo_quality", False))))
+        if protocol is not None:
+            out.append(protocol_spec(role, spec, protocol))
     return out
 
 
-def with_served_models(specs: list[ComponentSpec], roles: RunRoles) -> list[ComponentSpec]:
+def protocol_spec(role: str, spec: str, protocol: Any) -> ComponentSpec:
+    """What run.json records about a protocol playing ``role`` over the backend of ``spec``:
+    its ``describe()`` (kind, options, prompt hashes) and its backend's identity and
+    demo-quality flag."""
+    d = protocol.describe()
+    backend = _backend_of(protocol)
+    return ComponentSpec(role=role, spec=spec if backend is not None else "", kind=d.get("kind", ""),
+                         options=redact(d.get("options", {})), prompt_hashes=d.get("prompt_hashes", {}),
+                         identity=redact(backend.identity()) if backend is not None else {},
+                         demo_quality=bool(getattr(backend, "demo_quality", False)))
+
+
+def with_served_models(specs: list[ComponentSpec], roles: RunRoles | dict[str, Any]) -> list[ComponentSpec]:
     """``specs`` with each backend's ``served_model`` (the model name its server reported in
-    responses, known only after the first call) filled in, for run.json."""
-    backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge)}
+    responses, known only after the first call) filled in, for run.json. ``roles``: a run's
+    :class:`RunRoles`, or role name -> backend."""
+    if isinstance(roles, RunRoles):
+        backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge)}
+    else:
+        backends = roles
     out = []
     for c in specs:
         backend = backends.get(c.role)

