@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply, RespondRequest
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.induction import generate_nonempty
+from aloe_bench.protocols.asking import generate_nonempty
 from aloe_bench.records import Message
 
 PROMPTS = {True: "responder_hinted.v1", False: "responder_unhinted.v1"}

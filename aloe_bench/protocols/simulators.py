@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply, SimRequest
 from aloe_bench.prompts import load_prompt, prompt_hash, render
+from aloe_bench.protocols.asking import generate_nonempty
 from aloe_bench.records import Message
 
 SYSTEM_PROMPT = "simulator_aloe.v1"
@@ -60,32 +61,8 @@ class AloeSimulator:
         """One user message per request; an empty message is retried with another seed, then
         returned as an error."""
         batch = [self.build_messages(r) for r in requests]
-        out: list[Reply | None] = [None] * len(batch)
-        todo = list(range(len(batch)))
-        for attempt in range(self.max_retries + 1):
-            seed = None if self.params.seed is None else self.params.seed + attempt
-            params = self.params.model_copy(update={"seed": seed})
-            replies = await self.backend.agenerate([batch[i] for i in todo], params)
-            again = []
-            for i, rep in zip(todo, replies):
-                if out[i] is not None:  # a retry: the reply accounts for every attempt's usage
-                    prev = out[i]
-                    rep = rep.model_copy(update={"attempts": prev.attempts + 1,
-                                                 "prompt_tokens": prev.prompt_tokens + rep.prompt_tokens,
-                                                 "completion_tokens": prev.completion_tokens + rep.completion_tokens,
-                                                 "cost": prev.cost + rep.cost})
-                if rep.ok:
-                    text = clean_user_message(rep.text)
-                    if text:
-                        out[i] = rep.model_copy(update={"text": text})
-                        continue
-                    rep = rep.model_copy(update={"error": "simulator wrote an empty message"})
-                out[i] = rep
-                again.append(i)
-            todo = again
-            if not todo:
-                break
-        return [r for r in out if r is not None]
+        return await generate_nonempty(self.backend, batch, self.params, self.max_retries, clean_user_message,
+                                       "simulator wrote an empty message")
 
     def describe(self) -> dict[str, Any]:
         """Spec, options and prompt hashes for run.json."""
