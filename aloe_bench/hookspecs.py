@@ -153,10 +153,41 @@ def aloe_register_persona_sources(register: Register) -> None:
 
 @hookspec
 def aloe_register_trainers(register: Register) -> None:
-    """Register trainers (for the planned ``aloe-bench train NAME --config FILE``; no command runs them yet).
+    """Register trainers: ``aloe-bench train NAME --config FILE [--set KEY=VALUE]... [--preset P]``.
 
-    ``factory()`` returns an object with ``config_class`` (a dataclass or pydantic model built
-    from the TOML config) and ``train(config) -> dict`` (paths and metrics of the result).
+    ``factory()`` (no arguments) returns a trainer object with:
+
+    - ``config_class``: the trainer's typed config, a pydantic model (``extra="forbid"``: an
+      unknown key is a one-line error naming the close matches), a dataclass, or any class taking
+      a dict. The core builds it from the trainer's defaults < the preset < the TOML file <
+      ``--set`` pairs (dotted keys reach tables: ``trl.learning_rate=2e-5``);
+      ``aloe-bench train NAME --show-config`` prints its keys, defaults and descriptions.
+    - ``presets`` (optional): ``{name: (description, settings)}``; ``--preset name`` applies the
+      settings under the file's.
+    - ``train(config, *, output=None, resume=False, quiet=False) -> dict``: the core passes only
+      the keywords ``train`` declares (``--output``, ``--resume``, ``--quiet``; a flag the trainer
+      does not take is an error). The dict holds ``status`` (``"complete"``, else exit code 3),
+      ``output`` (the folder written), ``model`` (the spec of the trained model, e.g.
+      ``"hf:OUTPUT"``) and ``base_model`` (the spec of the model it started from), which
+      ``--then-evaluate`` evaluates under one protocol; anything else (losses, tokens/s) is shown
+      when it has the names the built-in trainers use (``final_loss``, ``tokens_per_s``). Raise
+      :class:`aloe_bench.errors.ConfigError` for bad configs; ``KeyboardInterrupt`` passes through
+      (the CLI prints how to resume, exit code 130).
+
+    Built in with aloe-bench-trl: ``sft`` and ``dpo``. Example::
+
+        class EchoTrainer:
+            config_class = EchoConfig  # a pydantic model
+            presets = {"short": ("one step", {"steps": 1})}
+
+            def train(self, config, *, output=None):
+                ...  # write a model folder into output
+                return {"status": "complete", "output": str(output), "model": f"hf:{output}",
+                        "base_model": config.model}
+
+        @hookimpl
+        def aloe_register_trainers(register):
+            register("echo", EchoTrainer, description="Copies the model")
     """
 
 

@@ -129,6 +129,31 @@ def resampled_curves(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0
         return sums / counts
 
 
+def curves_avg_ir(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average and IR (the least-squares slope over turns 1..K) of each row of an (R, K) array of
+    AL curves, NaN turns left out; NaN for a row with fewer than two scored turns."""
+    ks = np.arange(1, curves.shape[1] + 1, dtype=float)
+    ok = ~np.isnan(curves)
+    n = ok.sum(axis=1)
+    y = np.where(ok, curves, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = y.sum(axis=1) / n
+        kbar = (ok * ks).sum(axis=1) / n
+        kc = np.where(ok, ks - kbar[:, None], 0.0)
+        ir = (kc * np.where(ok, y - avg[:, None], 0.0)).sum(axis=1) / (kc * kc).sum(axis=1)
+    enough = n >= 2
+    return np.where(enough, avg, np.nan), np.where(enough, ir, np.nan)
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> Interval:
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return Interval(low=None, high=None, level=level)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return Interval(low=float(lo), high=float(hi), level=level)
+
+
 def bootstrap_ci(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
                  ) -> dict[str, Interval]:
     """Percentile bootstrap CIs of Average and IR, resampling conversations (personas).
@@ -138,25 +163,52 @@ def bootstrap_ci(matrix: np.ndarray, *, resamples: int = 1000, seed: int = 0, le
     rows, turns = matrix.shape
     if rows == 0 or turns < 2:
         return {}
-    curves = resampled_curves(matrix, resamples=resamples, seed=seed)
-    ks = np.arange(1, turns + 1, dtype=float)
-    avgs, irs = [], []
-    for curve in curves:
-        ok = ~np.isnan(curve)
-        if ok.sum() < 2:
-            continue
-        y, k = curve[ok], ks[ok]
-        kc = k - k.mean()
-        avgs.append(float(y.mean()))
-        irs.append(float((kc * (y - y.mean())).sum() / (kc * kc).sum()))
-    alpha = (1 - level) / 2
-    out = {}
-    for name, values in (("avg", avgs), ("ir", irs)):
-        if values:
-            lo, hi = np.quantile(values, [alpha, 1 - alpha])
-            out[name] = Interval(low=float(lo), high=float(hi), level=level)
-        else:
-            out[name] = Interval(low=None, high=None, level=level)
+    avgs, irs = curves_avg_ir(resampled_curves(matrix, resamples=resamples, seed=seed))
+    return {"avg": _percentile_interval(avgs, level), "ir": _percentile_interval(irs, level)}
+
+
+def paired_difference(tuned: np.ndarray, tuned_groups: Sequence[str], base: np.ndarray, base_groups: Sequence[str],
+                      *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Average and IR of run ``tuned`` minus run ``base`` (conversations x turns score matrices,
+    each row labelled by its persona in ``*_groups``) over the personas both runs hold, with a
+    percentile bootstrap interval that resamples those personas with one draw for both runs (a
+    paired comparison). Only the first min(K_tuned, K_base) turns count.
+
+    Returns ``{"personas", "turns", "resamples", "level", "avg": {...}, "ir": {...}}`` where each
+    metric holds ``tuned``, ``base``, ``diff`` (tuned minus base), ``low`` and ``high``; raises
+    :class:`~aloe_bench.errors.AloeBenchError` when no persona is shared.
+    """
+    shared = sorted(set(tuned_groups) & set(base_groups))
+    if not shared:
+        raise AloeBenchError("The two runs share no persona: no paired comparison.",
+                             "Evaluate both on the same persona source.")
+    turns = min(tuned.shape[1], base.shape[1])
+    index = {p: i for i, p in enumerate(shared)}
+
+    def per_persona(matrix: np.ndarray, groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        sums, counts = np.zeros((len(shared), turns)), np.zeros((len(shared), turns))
+        for row, group in zip(matrix[:, :turns], groups):
+            if group in index:
+                ok = ~np.isnan(row)
+                sums[index[group]] += np.where(ok, row, 0.0)
+                counts[index[group]] += ok
+        return sums, counts
+
+    (ts, tc), (bs, bc) = per_persona(tuned, tuned_groups), per_persona(base, base_groups)
+
+    def stats(draws: np.ndarray):  # (R, P) persona indices -> (avg, ir) of each run, each (R,)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_curves = ts[draws].sum(axis=1) / tc[draws].sum(axis=1)
+            b_curves = bs[draws].sum(axis=1) / bc[draws].sum(axis=1)
+        return (*curves_avg_ir(t_curves), *curves_avg_ir(b_curves))
+
+    t_avg, t_ir, b_avg, b_ir = (float(x[0]) for x in stats(np.arange(len(shared))[None, :]))
+    draws = np.random.default_rng(seed).integers(0, len(shared), size=(resamples, len(shared)))
+    rt_avg, rt_ir, rb_avg, rb_ir = stats(draws)
+    out: dict = {"personas": len(shared), "turns": turns, "resamples": resamples, "level": level}
+    for key, t, b, diffs in (("avg", t_avg, b_avg, rt_avg - rb_avg), ("ir", t_ir, b_ir, rt_ir - rb_ir)):
+        interval = _percentile_interval(diffs, level)
+        out[key] = {"tuned": t, "base": b, "diff": t - b, "low": interval.low, "high": interval.high}
     return out
 
 

@@ -100,7 +100,8 @@ REGISTRY_HOOKS: dict[str, tuple[str, str, dict[str, Any], Any]] = {
                              {"needs_backend": True, "role": "responder"}, _generation_protocol_check),
     "metrics": ("aloe_register_metrics", "metric", {}, _is_callable),
     "persona_sources": ("aloe_register_persona_sources", "persona source", {}, _is_list),
-    "trainers": ("aloe_register_trainers", "trainer", {}, None),
+    "trainers": ("aloe_register_trainers", "trainer", {}, lambda obj: _has("train")(obj) or (
+        None if isinstance(getattr(obj, "config_class", None), type) else "its config_class is not a class")),
     "reporters": ("aloe_register_reporters", "leaderboard format", {}, _is_callable),
     "embedders": ("aloe_register_embedders", "embedder", {}, _has("encode")),
 }

@@ -182,7 +182,9 @@ FACTORIES: dict[str, tuple[str, str, str]] = {
     "aloe_register_metrics": ("metric(data: RunData)", "or a zero-argument factory returning the metric",
                               "a JSON-able `dict` (summary.json `extra[name]`)"),
     "aloe_register_persona_sources": ("factory(argument: str)", "", "`list[Persona]` ([`Persona`](#persona))"),
-    "aloe_register_trainers": ("factory()", "", "an object with `config_class` and `train(config) -> dict`"),
+    "aloe_register_trainers": ("factory()", "", "an object with `config_class` (a class), optional `presets` and "
+                               "`train(config, *, output=None, resume=False, quiet=False) -> dict` (`status`, "
+                               "`output`, `model`, `base_model`, metrics)"),
     "aloe_register_reporters": ("render(rows: list[dict], notes: list[str])",
                                 "or a zero-argument factory returning the function", "`str`"),
     "aloe_register_embedders": ("factory(**options)", "",
@@ -204,7 +206,9 @@ ARGUMENTS: dict[str, str] = {
                                           "sampling parameters; `options`: `--protocol-option ROLE.KEY=VALUE`",
     "aloe_register_metrics": "`data`: the run's conversations and scores ([`RunData`](#rundata))",
     "aloe_register_persona_sources": "`argument`: the text after `scheme:` in the persona source (\"\" for none)",
-    "aloe_register_trainers": "nothing; `train` receives the parsed `--config` file",
+    "aloe_register_trainers": "nothing; `train` receives an instance of `config_class` built from defaults < "
+                              "`--preset` < `--config FILE.toml` < `--set KEY=VALUE`, and only the keywords it "
+                              "declares of `--output`, `--resume`, `--quiet`",
     "aloe_register_reporters": "`rows`: one dict per run (`ROW_FIELDS`), `notes`: remarks to print with them",
     "aloe_register_embedders": "`options`: `path=` when the embedder is named `NAME:PATH`",
 }

@@ -64,3 +64,35 @@ def test_dpo_jsonl_trains_one_step_with_dpotrainer(generated, tiny_model, tmp_pa
     result = trainer.train()
     assert result.global_step == 1
     assert any("rewards/margins" in entry for entry in trainer.state.log_history)
+
+
+def test_generate_then_train_sft_then_dpo_then_evaluate(generated, tiny_model, tmp_path):
+    """The whole chain through the command line: the generate folder above -> `train sft` ->
+    `train dpo --preset sft-dpo` from the SFT output -> `evaluate --model hf:DPO_OUTPUT`."""
+    pytest.importorskip("aloe_bench_trl")
+    common = ('effective_batch_size = 2\n[trl]\nper_device_train_batch_size = 2\nmax_steps = 2\n'
+              'max_length = 256\nlearning_rate = 1e-3\n')
+    sft_toml, dpo_toml = tmp_path / "sft.toml", tmp_path / "dpo.toml"
+    sft_toml.write_text(f'model = "hf:{tiny_model}"\ndata = "{generated}"\n{common}', encoding="utf-8")
+    dpo_toml.write_text(f'data = "{generated}"\n{common}', encoding="utf-8")
+    sft, dpo, run = tmp_path / "sft", tmp_path / "dpo", tmp_path / "run"
+    run_cli("train", "sft", "--config", str(sft_toml), "-o", str(sft), "-q", check=True)
+    proc = run_cli("train", "dpo", "--config", str(dpo_toml), "--preset", "sft-dpo", "--set", f"model=hf:{sft}",
+                   "-o", str(dpo), "-q", check=True)
+    assert f"aloe-bench evaluate --model hf:{dpo}" in proc.stdout
+    sft_record = json.loads((sft / "train.json").read_text())
+    dpo_record = json.loads((dpo / "train.json").read_text())
+    stats = json.loads((generated / "stats.json").read_text())
+    assert sft_record["data"][0]["rows"] == stats["sft_rows"] and dpo_record["data"][0]["rows"] == stats["dpo_rows"]
+    assert dpo_record["base_model"]["source"] == str(sft) and dpo_record["config"]["from_sft"] is True
+    assert dpo_record["status"] == "complete" and dpo_record["steps"][0]["rewards/margins"] == 0.0
+    from aloe_bench.testing.openai_server import OpenAICompatServer
+
+    with OpenAICompatServer() as server:  # the user and the judge over HTTP, through litellm
+        run_cli("evaluate", "--model", f"hf:{dpo}", "--user", "openai/sim", "--judge", "openai/judge", "--personas",
+                "sample", "--turns", "2", "--limit", "1", "--no-cache", "-q", "-o", str(run), check=True,
+                env={"OPENAI_API_BASE": server.base_url, "OPENAI_API_KEY": "sk-test-chain-0000",
+                     "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"})
+        assert server.requests
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["model"] == f"hf:{dpo}" and summary["n"] == [1, 1]

@@ -112,3 +112,23 @@ def test_single_scored_turn_gives_average_only():
     m = alignment_metrics(data, resamples=10)
     assert m["avg"] == 3.0 and m["ir"] is None and m["n_ir"] is None
     assert not math.isnan(m["al"][0]) and m["al"][1] is None
+
+
+def test_paired_difference_resamples_shared_personas_with_one_draw():
+    """A tuned run that is the base run shifted by a constant per persona: the difference of the
+    Average is that shift's mean over the shared personas, and since both runs are drawn with the
+    same personas, a constant shift has a zero-width interval."""
+    from aloe_bench.metrics import paired_difference
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(1, 6, size=(6, 4)).astype(float)
+    base[2, 3] = np.nan
+    tuned = base[:4] + 0.5
+    out = paired_difference(tuned, ["p0", "p1", "p2", "p3"], base, ["p0", "p1", "p2", "p3", "p4", "p5"],
+                            resamples=200, seed=1)
+    assert out["personas"] == 4 and out["turns"] == 4
+    assert out["avg"]["diff"] == pytest.approx(0.5) and out["avg"]["low"] == pytest.approx(0.5)
+    assert out["avg"]["high"] == pytest.approx(0.5) and out["ir"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    assert out["avg"]["base"] == pytest.approx(curve_metrics(alignment_curve(base[:4])[0])["avg"])
+    with pytest.raises(AloeBenchError, match="share no persona"):
+        paired_difference(tuned, ["x"] * 4, base, ["p0"] * 6)

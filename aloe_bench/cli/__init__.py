@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "aloe_bench.cli.leaderboard",
     "aloe_bench.cli.report",
     "aloe_bench.cli.results",
+    "aloe_bench.cli.train",
 )
 
 

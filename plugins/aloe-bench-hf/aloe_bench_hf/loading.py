@@ -1,8 +1,11 @@
 """Finding, fingerprinting and loading transformers checkpoints.
 
-A model reference is a local folder or a hub id. Loading failures (a missing folder, a hub id that
-is not cached while ``HF_HUB_OFFLINE=1``, a folder without a tokenizer) become one-line
-:class:`~aloe_bench.errors.ConfigError` messages with a hint instead of tracebacks.
+A model reference is a local folder or a hub id. A local folder may also hold a peft adapter
+(``adapter_config.json`` and the adapter weights, as ``aloe-bench train ... merge = false`` writes):
+its base model (``base_model_name_or_path``) is loaded and the adapter merged into it. Loading
+failures (a missing folder, a hub id that is not cached while ``HF_HUB_OFFLINE=1``, a folder
+without a tokenizer) become one-line :class:`~aloe_bench.errors.ConfigError` messages with a hint
+instead of tracebacks.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from aloe_bench.errors import ConfigError
 #: Small files hashed by content; anything larger is fingerprinted by name, size and mtime.
 _CONTENT_LIMIT = 4 * 1024 * 1024
 _MODEL_SUFFIXES = (".json", ".jinja", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".py", ".tiktoken")
+#: The file that makes a folder a peft adapter rather than a whole model.
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class ModelRef:
     name: str
     folder: Path | None = None
     revision: str | None = None
+    #: For an adapter folder: the base model it adapts (a hub id or folder), loaded first.
+    adapter_base: str | None = None
 
     @property
     def source(self) -> str:
@@ -50,12 +57,34 @@ def locate(reference: str, revision: str | None = None) -> ModelRef:
             raise ConfigError(f"Model path {reference!r} is a file, not a checkpoint folder.",
                               "Point hf: at the folder holding config.json (for GGUF files use the folder and gguf_file=NAME).")
         if not (path / "config.json").is_file():
+            base = adapter_base(path)
+            if base is not None:
+                return ModelRef(name=reference, folder=path.resolve(), revision=revision, adapter_base=base)
             raise ConfigError(f"No config.json in model folder {reference!r}.",
-                              "Point hf: at a folder written by save_pretrained (or a hub snapshot).")
+                              "Point hf: at a folder written by save_pretrained (or a hub snapshot), or at a peft "
+                              "adapter folder (adapter_config.json).")
         return ModelRef(name=reference, folder=path.resolve(), revision=revision)
     if _looks_like_path(reference):
         raise ConfigError(f"Model folder {reference!r} does not exist.", "Check the path (relative paths start from the current folder).")
     return ModelRef(name=reference, revision=revision)
+
+
+def adapter_base(folder: Path) -> str | None:
+    """The base model named by the peft adapter in ``folder`` (``base_model_name_or_path`` of
+    adapter_config.json), or None when ``folder`` holds no adapter."""
+    import json
+
+    config = Path(folder) / ADAPTER_CONFIG
+    if not config.is_file():
+        return None
+    try:
+        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        base = None
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{config} names no base model (base_model_name_or_path).",
+                          "Save the adapter with peft's save_pretrained from a model loaded by name or folder.")
+    return base
 
 
 def hub_snapshot(ref: ModelRef) -> Path | None:
@@ -87,6 +116,10 @@ def folder_fingerprint(folder: Path) -> str:
         else:
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
         digest.update(b"\1")
+    base = adapter_base(folder)
+    if base is not None:  # an adapter's outputs depend on its base model too
+        base_path = Path(base).expanduser()
+        digest.update(b"base:" + (folder_fingerprint(base_path) if base_path.is_dir() else base).encode())
     return digest.hexdigest()[:16]
 
 
@@ -137,7 +170,10 @@ def load_model_and_tokenizer(ref: ModelRef, *, device: str, dtype: Any, trust_re
     offline = _hub_offline()
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref.source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, **kwargs)
+        if ref.adapter_base is not None:
+            model = load_adapter_model(ref, dtype, trust_remote_code)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(ref.source, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         if ref.folder is not None:
             hint = "The folder must hold a causal LM and its tokenizer, as written by save_pretrained."
@@ -149,4 +185,20 @@ def load_model_and_tokenizer(ref: ModelRef, *, device: str, dtype: Any, trust_re
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def load_adapter_model(ref: ModelRef, dtype: Any, trust_remote_code: bool):
+    """The base model of an adapter folder with the adapter merged into its weights."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        from peft import PeftModel
+    except ImportError:
+        from aloe_bench.errors import MissingDependencyError
+
+        raise MissingDependencyError(f"{ref.name} is a peft adapter folder, and peft is not installed.",
+                                     "pip install peft") from None
+    base = locate(ref.adapter_base or "")
+    model = AutoModelForCausalLM.from_pretrained(base.source, dtype=dtype, trust_remote_code=trust_remote_code)
+    return PeftModel.from_pretrained(model, str(ref.folder)).merge_and_unload()
 
