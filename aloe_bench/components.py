@@ -287,8 +287,10 @@ class Judge(Protocol):
 # --- judge tasks and generation roles (``aloe-bench generate``) ---------------------------------
 
 # A judge protocol is registered for one task (``register(..., task=...)``, see
-# :data:`aloe_bench.plugins.JUDGE_TASKS`): ``score`` (1-5 per reply, :class:`Judge`) or
-# ``pairwise`` (which of two replies fits the persona better, :class:`PairwiseJudge`).
+# :data:`aloe_bench.plugins.JUDGE_TASKS`): ``score`` (1-5 per reply, :class:`Judge`),
+# ``pairwise`` (which of two replies fits the persona better, :class:`PairwiseJudge`),
+# ``coverage`` (how many golden facts an inferred profile covers, :class:`CoverageJudge`) or
+# ``engagement`` (would the user want to keep chatting after a reply, :class:`EngagementJudge`).
 
 
 class PairRequest(BaseModel):
@@ -346,6 +348,181 @@ class PairwiseJudge(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What run.json records (``kind``, ``options``, ``prompt_hashes``), as :meth:`Judge.describe`."""
+        ...
+
+
+class CoverageRequest(BaseModel):
+    """An inferred profile to check against a persona's golden facts (judge task ``coverage``)."""
+
+    #: The persona the profile is about.
+    persona: Persona
+    #: The persona's golden facts, one per item.
+    golden: list[str]
+    #: The inferred profile's facts, one per item (see :func:`aloe_bench.profile.profile_lines`).
+    inferred: list[str]
+    #: Turn number the profile was inferred after, from 1 (0 outside a conversation).
+    turn: int = 0
+    #: Id of the conversation (stable across runs and resumes); "" outside one.
+    conversation_id: str = ""
+
+
+class CoverageVerdict(BaseModel):
+    """A coverage judge's count: how many golden facts the inferred profile covers, as the judge
+    answered it (:func:`aloe_bench.profile.profile_f1` clamps it). None when there is none; as for
+    :class:`Verdict`, ``error`` tells a failed call (``--resume`` asks again) from an unreadable
+    answer (error None: a permanent null)."""
+
+    #: Golden facts covered, as answered (not clamped), or None.
+    covered: int | None
+    #: The raw answer, kept for inspection.
+    raw: str = ""
+    #: Calls made for this verdict (re-asks included).
+    attempts: int = 1
+    #: The failed call's error; None for a count or an unreadable answer.
+    error: str | None = None
+    #: Usage of every call behind this verdict.
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class CoverageJudge(Protocol):
+    """A judge that counts the golden facts an inferred profile covers (judge task ``coverage``):
+    RLPA's profile reward and ``evaluate --profile-probe`` use it.
+
+    What a judge factory registered with ``task="coverage"`` returns. Keep the chat model as the
+    ``backend`` attribute (as :class:`Judge`). An empty inferred profile needs no call (0)."""
+
+    #: The protocol's name (the built-in: ``aloe-coverage``).
+    name: str
+
+    async def count(self, requests: Sequence[CoverageRequest]) -> list[CoverageVerdict]:
+        """One verdict per request, in order. Never raises for a bad answer: covered=None."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``kind``, ``options``, ``prompt_hashes``), as :meth:`Judge.describe`."""
+        ...
+
+
+class EngagementRequest(BaseModel):
+    """A reply to judge for whether the user would want to keep chatting (judge task
+    ``engagement``; RLPA's response reward)."""
+
+    #: The persona the user is.
+    persona: Persona
+    #: The dialogue the reply answers (user/assistant), ending with the user's message.
+    history: list[Message]
+    #: The reply to judge.
+    reply: str
+    #: An inferred profile, one fact per item: when given, the judge sees it instead of the persona
+    #: (RLPA judges the reply given the policy's own profile); None: the judge sees the persona.
+    profile: list[str] | None = None
+    #: Turn number of the reply, from 1 (0 outside a conversation).
+    turn: int = 0
+    #: Id of the conversation (stable across runs and resumes); "" outside one.
+    conversation_id: str = ""
+
+
+class EngagementVerdict(BaseModel):
+    """An engagement judge's decision: would the user want to keep chatting after this reply
+    (``keep``)? None when there is none; as for :class:`Verdict`, ``error`` tells a failed call
+    from an unreadable answer (error None: a permanent null)."""
+
+    #: True (yes, 1), False (no, 0), or None when there is no readable decision.
+    keep: bool | None
+    #: The judge's explanation, if any.
+    rationale: str = ""
+    #: The raw answer, kept for inspection.
+    raw: str = ""
+    #: Calls made for this verdict (re-asks included).
+    attempts: int = 1
+    #: The failed call's error; None for a decision or an unreadable answer.
+    error: str | None = None
+    #: Usage of every call behind this verdict.
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class EngagementJudge(Protocol):
+    """A strict yes/no judge: would the user want to keep chatting after this reply (natural and
+    brief, fits the user's interests, logical, engaging, no flattery or echoing)? Judge task
+    ``engagement``: RLPA's response reward uses it.
+
+    What a judge factory registered with ``task="engagement"`` returns. Keep the chat model as the
+    ``backend`` attribute (as :class:`Judge`)."""
+
+    #: The protocol's name (the built-in: ``aloe-engagement``).
+    name: str
+
+    async def decide(self, requests: Sequence[EngagementRequest]) -> list[EngagementVerdict]:
+        """One verdict per request, in order. Never raises for a bad answer: keep=None."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records (``kind``, ``options``, ``prompt_hashes``), as :meth:`Judge.describe`."""
+        ...
+
+
+# --- rewards (``aloe_register_rewards``) -----------------------------------------------------------
+
+
+class RewardRequest(BaseModel):
+    """One policy output to reward: what the policy saw and what it wrote, read into its parts
+    (:func:`aloe_bench.rewards.request_from_output` builds one from an RLPA output's text)."""
+
+    #: The persona the simulated user plays.
+    persona: Persona
+    #: The persona's golden facts, one per item (the profile reward's truth).
+    golden: list[str] = []
+    #: The dialogue the policy answered (user/assistant), ending with the user's message.
+    history: list[Message] = []
+    #: The policy's inferred profile, one fact per item; None when it wrote none.
+    profile: list[str] | None = None
+    #: The policy's reply to the user; None when it wrote none.
+    response: str | None = None
+    #: What is wrong with the output (e.g. "no <response>...</response> section"); None when well
+    #: formed. RLPA gives a malformed output reward 0.
+    malformed: str | None = None
+    #: Turn number, from 1 (0 outside a conversation).
+    turn: int = 0
+    #: Id of the conversation; "" outside one.
+    conversation_id: str = ""
+
+
+class RewardResult(BaseModel):
+    """A reward for one request. ``value`` is None when no reward could be computed: ``error`` is
+    then set when a judge call failed (after the backend's retries), or ``details["reason"]`` says
+    why (an unreadable judge answer). The caller decides what such a sample is worth; a failed
+    call is never passed off as a reward of 0."""
+
+    #: The reward (the profile reward: F1 in [0, 1]; the response reward: 1.0 or 0.0), or None.
+    value: float | None
+    #: What the value is made of (e.g. covered, precision, recall, f1; keep), and ``reason`` when
+    #: the value is 0 or None without a judge verdict (a malformed output, an empty profile).
+    details: dict[str, Any] = {}
+    #: The failed judge call's error; None otherwise.
+    error: str | None = None
+    #: Usage of every call behind this reward.
+    usage: Usage = Usage()
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """A reward over policy outputs (``aloe_register_rewards``; built-in ``profile`` and
+    ``response``). A reward that asks a judge keeps it as its ``judge`` attribute and the judge's
+    chat model as its ``backend`` attribute."""
+
+    #: The reward's name (the built-ins: ``profile``, ``response``).
+    name: str
+
+    async def reward(self, requests: Sequence[RewardRequest]) -> list[RewardResult]:
+        """One result per request, in order. Never raises for a bad answer or a failed call: the
+        result says so (``value`` None, ``error``)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What a run records about this reward (``kind``, ``options``, ``prompt_hashes``), as
+        :meth:`Judge.describe`."""
         ...
 
 

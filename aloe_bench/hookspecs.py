@@ -102,7 +102,55 @@ def aloe_register_judges(register: Register) -> None:
     ``"pairwise"``: ``factory(backend, *, mode, params, **options)`` returns a
     :class:`aloe_bench.components.PairwiseJudge` whose ``compare(requests)`` says which of two
     replies fits the persona better (``generate``'s ``--pair-judge-protocol``; built-in
-    ``aloe-pairwise``). A role that needs one task refuses a judge registered for another.
+    ``aloe-pairwise``); ``"coverage"``: ``factory(backend, *, params, **options)`` returns a
+    :class:`aloe_bench.components.CoverageJudge` whose ``count(requests)`` says how many golden
+    facts an inferred profile covers (the ``profile`` reward, ``--profile-probe``; built-in
+    ``aloe-coverage``); ``"engagement"``: returns an :class:`aloe_bench.components.EngagementJudge`
+    whose ``decide(requests)`` says whether the user would want to keep chatting after a reply
+    (the ``response`` reward; built-in ``aloe-engagement``). A role that needs one task refuses a
+    judge registered for another.
+    """
+
+
+@hookspec
+def aloe_register_rewards(register: Register) -> None:
+    """Register rewards over policy outputs (RLPA's trainer; :func:`aloe_bench.rewards.build_reward`
+    from Python). Built in: ``profile`` (F1 of the inferred profile from a coverage judge) and
+    ``response`` (1 or 0 from an engagement judge).
+
+    ``factory(backend: ChatModel | None, *, params: GenerationParams | None, host: PluginHost, **options)``
+    returns a :class:`aloe_bench.components.Reward` whose ``reward(requests)`` gives one
+    :class:`aloe_bench.components.RewardResult` per :class:`aloe_bench.components.RewardRequest`,
+    in order. ``backend`` is the chat model of the judge spec the caller named; ``params`` the
+    judge's sampling parameters (None: the judge's defaults); ``host`` the plugin host, to build a
+    registered judge the reward wraps (``build_judge(name, backend, host=host, params=params)``,
+    :func:`aloe_bench.protocols.build_judge`); ``params`` and ``host`` are passed only if the
+    factory declares them; ``options`` are the caller's (``build_reward(name, spec, **options)``).
+    The built-ins take ``judge=`` (the judge protocol they wrap: any judge registered for task
+    ``coverage``, resp. ``engagement``) and pass their other options to that judge. Keyword
+    ``needs_backend=False``: the reward asks no model (``backend`` is None, no spec is taken).
+
+    A reward never raises for a bad answer or a failed call: a failed judge call is a result
+    with ``error`` set and value None, not a reward of 0 (the caller decides). Example::
+
+        class Brevity:
+            name = "brevity"
+
+            def __init__(self, backend=None, *, max_words: int = 30):
+                self.max_words = int(max_words)
+
+            async def reward(self, requests):
+                from aloe_bench.components import RewardResult
+
+                return [RewardResult(value=float(len((r.response or "").split()) <= self.max_words))
+                        for r in requests]
+
+            def describe(self):
+                return {"kind": self.name, "options": {"max_words": self.max_words}, "prompt_hashes": {}}
+
+        @hookimpl
+        def aloe_register_rewards(register):
+            register("brevity", Brevity, needs_backend=False, description="1.0 for a short reply")
     """
 
 

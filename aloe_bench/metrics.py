@@ -6,6 +6,8 @@
   determination.
 - N-IR, N-R2: the same after min-max normalising the curve over all K turns. A flat curve has
   no defined N-IR (or R2): reported as None, never as a number that looks measured.
+- PF1(k): mean profile F1 over conversations at turn k (runs with a profile measurement);
+  PF1 average and slope as Average and IR, with the same bootstrap over conversations.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from aloe_bench.errors import AloeBenchError
-from aloe_bench.records import Conversation, Interval, TurnScore
+from aloe_bench.records import Conversation, Interval, ProbeRecord, TurnScore
 
 
 def _fit(ks: np.ndarray, ys: np.ndarray) -> tuple[float, float | None]:
@@ -249,3 +251,49 @@ def alignment_metrics(data: RunData, *, resamples: int = 1000, seed: int = 0) ->
         "ci": bootstrap_ci(matrix, resamples=resamples, seed=seed),
         "reply_length": reply_length_per_turn(data.conversations, data.turns),
     }
+
+
+def profile_matrix(records: Sequence[ProbeRecord], index: dict[str, int], turns: int, field: str = "f1"
+                   ) -> np.ndarray:
+    """Rows = ``index`` (conversation id -> row), columns = turns 1..K: each record's ``field``
+    (``f1``, ``precision`` or ``recall``), NaN where a turn has no value (no record, a failed
+    call, an unreadable count). A malformed profile's 0 counts. Other records are ignored."""
+    m = np.full((len(index), turns), np.nan)
+    for r in records:
+        i = index.get(r.conversation_id)
+        value = getattr(r, field)
+        if i is None or value is None or not 1 <= r.turn <= turns:
+            continue
+        m[i, r.turn - 1] = float(value)
+    return m
+
+
+def profile_metrics(records: Sequence[ProbeRecord], conversations: Sequence[Conversation], turns: int, *,
+                    resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """PF1(k) and what the summary holds with it, from the last stored record of each
+    (conversation, turn):
+
+    ``pf1`` (mean F1 per turn, None where no profile was scored), ``pf1_n`` (profiles averaged per
+    turn), ``pf1_precision`` and ``pf1_recall`` (means per turn), ``pf1_avg`` (mean of the PF1
+    curve, as Average is of AL), ``pf1_ir`` (its least-squares slope over the turns; None with
+    fewer than two scored turns), ``pf1_malformed`` (unreadable profiles, counted as 0),
+    ``pf1_unreadable`` (coverage counts left out) and ``ci`` (``pf1_avg`` and ``pf1_ir``: percentile
+    bootstrap over conversations, as :func:`bootstrap_ci`)."""
+    index = {c.id: i for i, c in enumerate(conversations)}
+    f1 = profile_matrix(records, index, turns)
+    pf1, n = alignment_curve(f1)
+    precision = alignment_curve(profile_matrix(records, index, turns, "precision"))[0]
+    recall = alignment_curve(profile_matrix(records, index, turns, "recall"))[0]
+    valid = [v for v in pf1 if v is not None]
+    avg = float(np.mean(valid)) if valid else None
+    ir = None
+    if len(valid) >= 2:
+        ir = float(curves_avg_ir(np.array([[np.nan if v is None else v for v in pf1]], dtype=float))[1][0])
+    ci: dict[str, Interval] = {}
+    if f1.shape[0] and turns >= 2:
+        avgs, irs = curves_avg_ir(resampled_curves(f1, resamples=resamples, seed=seed))
+        ci = {"pf1_avg": _percentile_interval(avgs, level), "pf1_ir": _percentile_interval(irs, level)}
+    counted = [r for r in records if r.conversation_id in index and 1 <= r.turn <= turns]
+    return {"pf1": pf1, "pf1_n": n, "pf1_precision": precision, "pf1_recall": recall, "pf1_avg": avg, "pf1_ir": ir,
+            "pf1_malformed": sum(r.status == "malformed" for r in counted),
+            "pf1_unreadable": sum(r.status == "unreadable" for r in counted), "ci": ci}

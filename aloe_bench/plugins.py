@@ -10,8 +10,8 @@ Environment:
 - ``ALOE_BENCH_PLUGINS``: comma-separated allow-list of external plugins (entry-point names or
   distribution names). When set, only these external plugins load. Built-ins always load.
 - ``ALOE_BENCH_DISABLE_PLUGINS``: comma-separated block-list, same names. Built-in plugins can be
-  blocked too (``core.roles``, ``core.reporters``, ``core.persona_sources``), so a plugin can
-  replace the built-in ``aloe`` judge or simulator; ``core.metrics`` is essential.
+  blocked too (``core.roles``, ``core.reporters``, ``core.persona_sources``, ``core.rewards``), so a
+  plugin can replace the built-in ``aloe`` judge or simulator; ``core.metrics`` is essential.
 - ``ALOE_BENCH_TRACE_PLUGINS=1``: print every hook call, its plugin and what it registered, to
   standard error.
 """
@@ -43,6 +43,7 @@ BUILTIN_PLUGINS = (
     "aloe_bench.default_plugins.roles",
     "aloe_bench.default_plugins.reporters",
     "aloe_bench.default_plugins.scripted",
+    "aloe_bench.default_plugins.rewards",
 )
 
 #: Built-in plugins that cannot be disabled (the summary's AL(k) family comes from core.metrics).
@@ -63,9 +64,13 @@ def _has(*methods: str):
 
 
 #: The tasks a judge protocol can be registered for (``task=``), with the method its product must
-#: have: ``score`` (a 1-5 score per reply: :class:`~aloe_bench.components.Judge`) and ``pairwise``
-#: (which of two replies fits the persona better: :class:`~aloe_bench.components.PairwiseJudge`).
-JUDGE_TASKS: dict[str, str] = {"score": "score", "pairwise": "compare"}
+#: have: ``score`` (a 1-5 score per reply: :class:`~aloe_bench.components.Judge`), ``pairwise``
+#: (which of two replies fits the persona better: :class:`~aloe_bench.components.PairwiseJudge`),
+#: ``coverage`` (how many golden facts an inferred profile covers:
+#: :class:`~aloe_bench.components.CoverageJudge`) and ``engagement`` (would the user want to keep
+#: chatting after a reply: :class:`~aloe_bench.components.EngagementJudge`).
+JUDGE_TASKS: dict[str, str] = {"score": "score", "pairwise": "compare", "coverage": "count",
+                               "engagement": "decide"}
 
 
 def _judge_check(obj: Any, meta: dict[str, Any]) -> str | None:
@@ -104,6 +109,7 @@ REGISTRY_HOOKS: dict[str, tuple[str, str, dict[str, Any], Any]] = {
         None if isinstance(getattr(obj, "config_class", None), type) else "its config_class is not a class")),
     "reporters": ("aloe_register_reporters", "leaderboard format", {}, _is_callable),
     "embedders": ("aloe_register_embedders", "embedder", {}, _has("encode")),
+    "rewards": ("aloe_register_rewards", "reward", {"needs_backend": True}, _has("reward", "describe")),
 }
 
 
@@ -298,6 +304,11 @@ class PluginHost:
     def embedders(self) -> Registry:
         """Sentence embedders."""
         return self.registries["embedders"]
+
+    @property
+    def rewards(self) -> Registry:
+        """Rewards over policy outputs (RLPA's ``profile`` and ``response``)."""
+        return self.registries["rewards"]
 
     # -- other hooks ------------------------------------------------------------------------
     def add_commands(self, cli: Any) -> None:

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -111,13 +111,28 @@ class Turn(Record):
     error: str | None = None
     #: Completion tokens of the reply, when the backend reported them.
     reply_tokens: int | None = None
-    #: RLPA-style inferred profile, when the model writes one.
-    profile: str | None = None
+    #: The facts of the model's ``<profile>`` section, one per item, when the run's reply format
+    #: has the model write one (``reply_format = "rlpa"``); None otherwise or without a readable
+    #: section. Scored like a profile probe (``probes.jsonl``, ``source: "reply"``).
+    profile: list[str] | None = None
+    #: The model's whole output as it wrote it, when the run's reply format splits it into
+    #: sections (``rlpa``); ``reply`` then holds only what the user and the judge saw. None for
+    #: plain replies.
+    output: str | None = None
+    #: What was wrong with a sectioned output (``rlpa``: no ``<response>``, sections out of order,
+    #: ...; see :func:`aloe_bench.profile.parse_rlpa_output`); None when well formed or plain.
+    #: ``reply`` is then the response when one could be read, else the output stripped of its
+    #: tags and profile.
+    malformed: str | None = None
     #: Usage of the calls that produced this turn, by role (``user``, ``model``); summed over
     #: every stored record (failed tries included) into the summary's usage.
     usage: dict[str, Usage] = Field(default_factory=dict)
     #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("output", "malformed"))
 
 
 class Conversation(Record):
@@ -203,11 +218,90 @@ class TurnScore(Record):
         return self
 
 
+#: Why a probe record holds no F1 (``ProbeRecord.status``).
+ProbeStatus = Literal["ok", "malformed", "unreadable", "probe_failed", "judge_failed"]
+
+
+class ProbeRecord(Record):
+    """The inferred profile of one conversation after one turn, scored against the persona's
+    golden facts; one line of ``probes.jsonl``.
+
+    ``source`` says where the profile came from: ``probe`` (``--profile-probe``: a side call to
+    the model under test after the turn, never part of the dialogue) or ``reply`` (``--reply-format
+    rlpa``: the ``<profile>`` section the model wrote with its reply). ``status``:
+
+    - ``ok``: the profile was read and the coverage judge counted it (an empty profile needs no
+      count: 0); ``covered``, ``precision``, ``recall`` and ``f1`` are set.
+    - ``malformed``: the model's answer held no readable profile; ``inferred`` is None and
+      precision, recall and F1 are 0: it counts in PF1 as a profile that covers nothing.
+    - ``unreadable``: the coverage judge answered, but no count could be read after its re-asks;
+      F1 is None and the record is left out of PF1 (``--rejudge-missing`` asks again).
+    - ``probe_failed`` / ``judge_failed``: the probe call or the coverage judge's call failed
+      after its retries; ``--resume`` asks again (a stored probe answer is reused).
+
+    When a (conversation, turn) is stored more than once, the last record is the one that counts.
+    """
+
+    #: Id of the conversation.
+    conversation_id: str
+    #: Id of the conversation's persona.
+    persona_id: str
+    #: The profile was inferred after this turn (from 1).
+    turn: int
+    #: ``probe`` or ``reply`` (see above).
+    source: Literal["probe", "reply"] = "probe"
+    #: ``ok``, ``malformed``, ``unreadable``, ``probe_failed`` or ``judge_failed`` (see above).
+    status: ProbeStatus = "ok"
+    #: The facts of the inferred profile, one per item; None when no profile could be read.
+    inferred: list[str] | None = None
+    #: What is wrong with the model's answer when no profile could be read; None otherwise.
+    malformed: str | None = None
+    #: The model's whole probe answer (``source: "probe"``; a ``reply`` profile's output is the
+    #: turn's ``output`` in transcripts.jsonl and is not copied here).
+    raw: str = ""
+    #: Golden facts covered (the judge's count clamped to min(inferred, golden)); None without a count.
+    covered: int | None = None
+    #: The persona's golden facts (count).
+    golden: int = 0
+    #: covered / inferred lines; None without a count (0 for a malformed answer).
+    precision: float | None = None
+    #: covered / golden facts; None without a count (0 for a malformed answer).
+    recall: float | None = None
+    #: Harmonic mean of precision and recall (:func:`aloe_bench.profile.profile_f1`); None
+    #: without a count (0 for a malformed answer).
+    f1: float | None = None
+    #: Where the golden facts came from: ``file``, ``curated`` or ``sentence-split``.
+    facts_origin: str = ""
+    #: The coverage judge's raw answer (of its last attempt).
+    judge_raw: str = ""
+    #: Coverage-judge calls made for this record (re-asks included; 0 when none was needed).
+    attempts: int = 0
+    #: The failed call's error (secrets redacted) when ``status`` is ``probe_failed`` or ``judge_failed``.
+    error: str | None = None
+    #: Usage of the calls behind this record, by role (``probe``, ``profile_judge``).
+    usage: dict[str, Usage] = Field(default_factory=dict)
+    #: When the record was written (UTC, ISO 8601).
+    created: str = Field(default_factory=utc_now)
+
+    @property
+    def done(self) -> bool:
+        """True when ``--resume`` has nothing left to do for this record (an unreadable count is
+        permanent unless ``--rejudge-missing`` asks)."""
+        return self.status in ("ok", "malformed", "unreadable")
+
+
+def _drop_absent(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` without the ``keys`` whose value is None or empty: optional parts of a record that
+    a run without them never writes (old readers and old files stay as they were)."""
+    return {k: v for k, v in data.items() if not (k in keys and v in (None, {}, []))}
+
+
 class ComponentSpec(BaseModel):
     """A resolved component as recorded in run.json (``components``, one per role; built by
     :func:`aloe_bench.evaluation.roles.role_specs`)."""
 
-    #: ``model``, ``user`` (the simulator) or ``judge``.
+    #: ``model``, ``user`` (the simulator), ``judge`` or ``profile_judge`` (the coverage judge of a
+    #: run with a profile measurement).
     role: str
     #: The role's model spec as configured; "" for a protocol registered with ``needs_backend=False``.
     spec: str
@@ -216,7 +310,8 @@ class ComponentSpec(BaseModel):
     #: Model: the user's ``--model-option`` values; simulator and judge: ``describe()["options"]``
     #: (secrets redacted in both).
     options: dict[str, Any] = Field(default_factory=dict)
-    #: Simulator and judge: ``describe()["prompt_hashes"]``; empty for the model.
+    #: Simulator and judges: ``describe()["prompt_hashes"]``; the model: the prompts it was given
+    #: (the RLPA policy instruction, the profile probe's question; empty for a plain run).
     prompt_hashes: dict[str, str] = Field(default_factory=dict)
     #: The backend's :meth:`~aloe_bench.components.ChatModel.identity` (secrets redacted); empty
     #: for a protocol without a backend.
@@ -243,6 +338,18 @@ class RunSpec(Record):
     seed: int
     started: str = Field(default_factory=utc_now)
     finished: str | None = None
+    #: With ``--reply-format`` other than plain: ``{"name": "rlpa", "prompt": PROMPT_NAME,
+    #: "prompt_hash": ..., "history": latest|responses|full}`` (what the model under test was
+    #: told and what its own history kept). Absent for plain replies.
+    reply_format: dict[str, Any] | None = None
+    #: With a profile measurement (``--profile-probe`` or ``--reply-format rlpa``): ``source``
+    #: (probe or reply), the probe prompt's name and hash, the probe's sampling parameters and
+    #: the golden facts' description (``golden_facts(...).describe()``). Absent otherwise.
+    profile: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("reply_format", "profile"))
 
 
 class Interval(BaseModel):
@@ -265,12 +372,21 @@ class RunFailures(BaseModel):
     turns: dict[str, int] = Field(default_factory=lambda: {"user": 0, "model": 0})
     scores: dict[str, int] = Field(default_factory=lambda: {"failed": 0, "unreadable": 0, "unscored": 0})
     errors: dict[str, str] = Field(default_factory=dict)
+    #: Runs with a profile measurement only (absent otherwise): replies whose profile has no
+    #: score record yet (``unscored``), whose probe or coverage-judge call failed (``failed``:
+    #: ``--resume`` asks again), or whose coverage count stayed unreadable (``unreadable``).
+    probes: dict[str, int] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("probes",))
 
     @property
     def retryable(self) -> bool:
         """True when ``--resume`` could still do work (everything but unreadable answers)."""
         return bool(self.conversations or self.unplayed or self.turns.get("user") or self.turns.get("model")
-                    or self.scores.get("failed") or self.scores.get("unscored"))
+                    or self.scores.get("failed") or self.scores.get("unscored")
+                    or self.probes.get("failed") or self.probes.get("unscored"))
 
     def lines(self) -> list[str]:
         """Human-readable lines, one per kind of failure present."""
@@ -287,6 +403,13 @@ class RunFailures(BaseModel):
         if self.scores.get("unreadable"):
             out.append(f"{self.scores['unreadable']} judge answer(s) unreadable after the re-asks "
                        "(kept as null; --rejudge-missing asks again)")
+        if self.probes.get("failed"):
+            out.append(f"{self.probes['failed']} profile probe(s) failed (the probe or the coverage judge call)")
+        if self.probes.get("unscored"):
+            out.append(f"{self.probes['unscored']} inferred profile(s) not scored yet")
+        if self.probes.get("unreadable"):
+            out.append(f"{self.probes['unreadable']} coverage count(s) unreadable after the re-asks "
+                       "(left out of PF1; --rejudge-missing asks again)")
         for role, err in self.errors.items():
             out.append(f"first {role} error: {err}")
         return out
@@ -328,6 +451,40 @@ class RunSummary(Record):
     components: list[ComponentSpec] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
     created: str = Field(default_factory=utc_now)
+    # -- profile inference (runs with --profile-probe or --reply-format rlpa; absent otherwise) --
+    #: Where the scored profiles came from: ``probe`` or ``reply``; None without a profile measurement.
+    pf1_source: str | None = None
+    #: PF1(k): mean profile F1 over conversations at turn k, one per turn (None where no profile
+    #: was scored). Malformed profiles count as 0; unreadable coverage counts are left out.
+    pf1: list[float | None] | None = None
+    #: How many profiles PF1(k) averages, per turn.
+    pf1_n: list[int] | None = None
+    #: Mean precision (covered / inferred lines) per turn.
+    pf1_precision: list[float | None] | None = None
+    #: Mean recall (covered / golden facts) per turn: the share of the user the model has stated.
+    pf1_recall: list[float | None] | None = None
+    #: Mean of PF1(1..K) (as Average is the mean of AL(k)); its CI is ``ci["pf1_avg"]``.
+    pf1_avg: float | None = None
+    #: Least-squares slope of PF1(k) over the turns (as IR for AL); its CI is ``ci["pf1_ir"]``.
+    pf1_ir: float | None = None
+    #: Profiles that could not be read (no ``<profile>`` section, ...): counted as F1 0.
+    pf1_malformed: int | None = None
+    #: Coverage counts that stayed unreadable after the re-asks: left out of PF1.
+    pf1_unreadable: int | None = None
+    #: ``--reply-format rlpa`` only: outputs that broke the format (see ``Turn.malformed``).
+    reply_malformed: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        data = handler(self)
+        # A run without a profile measurement has none of these keys; one with it has them all
+        # (null where undefined), except reply_malformed, which only --reply-format rlpa has.
+        return _drop_absent(data, ("reply_malformed",) if data.get("pf1_source") else PROFILE_SUMMARY_KEYS)
+
+
+#: Summary keys that exist only for runs with a profile measurement or a reply format.
+PROFILE_SUMMARY_KEYS = ("pf1_source", "pf1", "pf1_n", "pf1_precision", "pf1_recall", "pf1_avg", "pf1_ir",
+                        "pf1_malformed", "pf1_unreadable", "reply_malformed")
 
 
 # --- aloe-bench generate ----------------------------------------------------------------------

@@ -147,6 +147,24 @@ API: list[tuple[str, str, list[tuple[str, str]]]] = [
       ("aloe_bench.components", "PairwiseJudge"), ("aloe_bench.components", "PairRequest"),
       ("aloe_bench.components", "PairVerdict"), ("aloe_bench.records", "TreeTurn"),
       ("aloe_bench.records", "PairJudgement"), ("aloe_bench.records", "GenerationStats")]),
+    ("Profiles and rewards",
+     "RLPA's side of the API: judges that check what a model has inferred about the user (`aloe_register_judges` "
+     "with `task=\"coverage\"`: how many golden facts an inferred profile covers; `task=\"engagement\"`: would "
+     "the user want to keep chatting after a reply), rewards over policy outputs (`aloe_register_rewards`), "
+     "their requests and results, what `aloe_bench.rewards` and `aloe_bench.profile` offer for using "
+     "them from Python, the golden facts they are scored against, and the records of "
+     "`evaluate --profile-probe` (docs/profile.md).",
+     [("aloe_bench.components", "CoverageJudge"), ("aloe_bench.components", "CoverageRequest"),
+      ("aloe_bench.components", "CoverageVerdict"), ("aloe_bench.components", "EngagementJudge"),
+      ("aloe_bench.components", "EngagementRequest"), ("aloe_bench.components", "EngagementVerdict"),
+      ("aloe_bench.components", "Reward"), ("aloe_bench.components", "RewardRequest"),
+      ("aloe_bench.components", "RewardResult"), ("aloe_bench.rewards", "build_reward"),
+      ("aloe_bench.rewards", "BuiltReward"), ("aloe_bench.rewards", "run_rewards"),
+      ("aloe_bench.rewards", "request_from_output"), ("aloe_bench.profile", "profile_f1"),
+      ("aloe_bench.profile", "ProfileScore"), ("aloe_bench.profile", "parse_profile"),
+      ("aloe_bench.profile", "parse_rlpa_output"), ("aloe_bench.profile", "TaggedOutput"),
+      ("aloe_bench.personas.facts", "golden_facts"), ("aloe_bench.personas.facts", "GoldenFacts"),
+      ("aloe_bench.records", "ProbeRecord")]),
     ("Metrics",
      "What a metric registered through `aloe_register_metrics` receives: a `RunData` holding the run's "
      "conversations (with their turns) and score records.",
@@ -175,7 +193,10 @@ FACTORIES: dict[str, tuple[str, str, str]] = {
                                  "", "[`Simulator`](#simulator)"),
     "aloe_register_judges": ("factory(backend: ChatModel | None, *, mode: str, params: GenerationParams, "
                              "**options)", "task `score`: [`Judge`](#judge); task `pairwise`: "
-                             "[`PairwiseJudge`](#pairwisejudge)", "[`Judge`](#judge) or [`PairwiseJudge`](#pairwisejudge)"),
+                             "[`PairwiseJudge`](#pairwisejudge); task `coverage`: [`CoverageJudge`](#coveragejudge); "
+                             "task `engagement`: [`EngagementJudge`](#engagementjudge)",
+                             "[`Judge`](#judge), [`PairwiseJudge`](#pairwisejudge), [`CoverageJudge`](#coveragejudge) "
+                             "or [`EngagementJudge`](#engagementjudge)"),
     "aloe_register_generation_protocols": ("factory(backend: ChatModel | None, *, params: GenerationParams, "
                                            "**options)", "", "[`Induction`](#induction) (role `induction`) or "
                                            "[`Responder`](#responder) (role `responder`)"),
@@ -189,6 +210,8 @@ FACTORIES: dict[str, tuple[str, str, str]] = {
                                 "or a zero-argument factory returning the function", "`str`"),
     "aloe_register_embedders": ("factory(**options)", "",
                                 "an object with `name` and `encode(texts) -> numpy.ndarray`"),
+    "aloe_register_rewards": ("factory(backend: ChatModel | None, *, params: GenerationParams | None, "
+                              "host: PluginHost, **options)", "", "[`Reward`](#reward)"),
 }
 
 #: Where the factory arguments come from, per hook.
@@ -211,6 +234,11 @@ ARGUMENTS: dict[str, str] = {
                               "declares of `--output`, `--resume`, `--quiet`",
     "aloe_register_reporters": "`rows`: one dict per run (`ROW_FIELDS`), `notes`: remarks to print with them",
     "aloe_register_embedders": "`options`: `path=` when the embedder is named `NAME:PATH`",
+    "aloe_register_rewards": "`backend`: the chat model of the judge spec given to `build_reward` or the trainer "
+                             "(None with `needs_backend=False`); `params`: the judge's sampling parameters (None: "
+                             "the judge's defaults); `host`: the plugin host, to build the judge a reward wraps; "
+                             "`options`: `build_reward(name, spec, **options)` (the built-ins: `judge=`, `sees=`, "
+                             "and the judge's own options)",
 }
 
 #: The keys of describe() the core reads (aloe_bench/evaluation/roles.py role_specs and
@@ -521,10 +549,13 @@ def run_json_sources() -> list[tuple[str, list[str]]]:
              "prompt_hashes": {mark(f"{role}'s `describe()[\"prompt_hashes\"]`"): "x"}}
         return SimpleNamespace(describe=lambda: d, backend=backend(f"{role}'s backend"))
 
+    # A plain run: no reply format, no profile probe, no coverage judge (role_specs reads them).
     config = SimpleNamespace(model=mark("the `--model` spec"), model_options={mark("`--model-option` values"): 1},
-                             user=mark("the `--user` spec"), judge=mark("the `--judge` spec"))
+                             user=mark("the `--user` spec"), judge=mark("the `--judge` spec"), reply_format=None,
+                             profile_probe=False, profile_judge_spec="")
     model = backend("the model")
-    comps = SimpleNamespace(model=model, simulator=protocol("the simulator"), judge=protocol("the judge"))
+    comps = SimpleNamespace(model=model, simulator=protocol("the simulator"), judge=protocol("the judge"),
+                            profile_judge=None)
     specs = role_specs(config, comps)
     rows = []
     for field in type(specs[0]).model_fields:

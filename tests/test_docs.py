@@ -45,6 +45,7 @@ def test_every_hook_is_exercised_by_a_test():
         "aloe_register_trainers": '"fake-trainer"',
         "aloe_register_reporters": '"fake-format"',
         "aloe_register_embedders": '"fake-hash"',
+        "aloe_register_rewards": '"fake-length" in host.rewards',
         "aloe_register_commands": '"fake-hello"',
         "aloe_on_event": '"RunStarted"',
     }

@@ -22,7 +22,18 @@ TYPICAL_OUTPUT_TOKENS: dict[str, int] = {
 
 #: What each role's stand-in answers (parseable by the built-in protocols: a score, a verdict).
 _ANSWERS: dict[str, str] = {"judge": "4", "pair_judge": "A",
-                            "induction": "Profile: None\nPersonality: None"}
+                            "induction": "Profile: None\nPersonality: None",
+                            # --profile-probe: a one-fact profile, so the coverage judge is asked as in a run
+                            "probe": "<profile>\n- word\n</profile>", "profile_judge": "1"}
+
+
+def _rlpa_instructed(messages: Sequence[Message]) -> bool:
+    """True when the chat starts with an instruction to write ``<profile>`` and ``<response>``
+    sections (``--reply-format rlpa``): the stand-in answer then has both, so the run goes on
+    (and scores the profile) as a real one would."""
+    first = messages[0] if messages else None
+    return first is not None and first.role == "system" and "<profile>" in first.content \
+        and "<response>" in first.content
 
 
 def estimate_tokens(text: str) -> int:
@@ -56,6 +67,8 @@ class DryBackend(ChatModel):
         """A stand-in answer; counts the call."""
         out_tokens = min(params.max_tokens, TYPICAL_OUTPUT_TOKENS.get(self.role, 60))
         text = _ANSWERS.get(self.role) or " ".join(["word"] * max(1, int(out_tokens * 0.75)))
+        if _rlpa_instructed(messages):
+            text = f"<profile>\n- word\n</profile>\n<response>{text}</response>"
         prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in messages)
         self.tally.calls += 1
         self.tally.prompt_tokens += prompt_tokens

@@ -99,7 +99,19 @@ def print_run_header(config, host) -> None:
     extra = [f"{e.name} ({e.plugin})" for e in host.metrics if e.name != "alignment"]
     if extra:
         console.print(f"Metrics: alignment + {escape(', '.join(extra))}")
-    demo = sorted({spec for spec, entry in ((config.user, sim), (config.judge, judge))
+    scored_by = []
+    if config.profile_source is not None:
+        from aloe_bench.evaluation.roles import coverage_entry
+
+        coverage = coverage_entry(config, host)
+        scored_by = [(config.profile_judge_spec, coverage)]
+        how = ("a probe after every turn (never part of the dialogue)" if config.profile_source == "probe" else
+               f"the <profile> section of every reply (--reply-format {config.reply_format}, "
+               f"history {config.rlpa_history})")
+        console.print(f"Profile inference (PF1): {how}, scored by [bold]{escape(config.profile_judge_spec)}[/] "
+                      f"({coverage.name}) against golden facts"
+                      + (f" from {escape(config.facts)}" if config.facts else ""))
+    demo = sorted({spec for spec, entry in ((config.user, sim), (config.judge, judge), *scored_by)
                    if entry.meta.get("needs_backend", True) and provider(spec).meta.get("demo_quality")})
     if demo:
         console.print(f"[yellow]Note:[/] {escape(', '.join(demo))} simulates the user and/or judges: a demo-quality "
@@ -128,6 +140,14 @@ def print_run_header(config, host) -> None:
 @click.option("--model-option", "model_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the model provider (repeatable), e.g. dtype=float32.")
 @click.option("--user-option", "user_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the simulator's backend (repeatable).")
 @click.option("--judge-option", "judge_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the judge's backend (repeatable).")
+@click.option("--profile-probe", is_flag=True, default=None, help="After every turn, ask the model (in a side call that never enters the dialogue) what it has learned about the user, and score it against the persona's golden facts: PF1(k) (docs/profile.md).")
+@click.option("--reply-format", type=click.Choice(["plain", "rlpa"]), help="plain (default): ALOE replies; rlpa: the model gets the RLPA policy instruction and writes <profile> then <response>; the user and the judge see only the response, the profile is scored as PF1(k).")
+@click.option("--rlpa-history", type=click.Choice(["latest", "responses", "full"]), help="With --reply-format rlpa, what the model's own history keeps of its earlier outputs: latest (default, as RLPA: its previous output whole, older ones the response only), responses, full.")
+@click.option("--profile-judge", help="Coverage judge backend spec for the profile measurement (default: the --judge spec).")
+@click.option("--profile-judge-protocol", help="Coverage judge protocol registered by a plugin with task=coverage (default aloe-coverage).")
+@click.option("--profile-judge-option", "profile_judge_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the coverage judge's backend (repeatable).")
+@click.option("--profile-judge-protocol-option", "profile_judge_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the coverage judge protocol's factory (repeatable).")
+@click.option("--facts", type=click.Path(dir_okay=False), help="Golden facts file (from `aloe-bench personas facts`) for the profile measurement (default: the persona source's curated facts, else one fact per sentence of each profile).")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="aloe-paper: gpt-4o user + judge; aloe-code: gpt-4o-mini-2024-07-18, max_tokens 300.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these options.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL-TIMESTAMP).")
@@ -143,7 +163,8 @@ def command(**opts: Any) -> None:
 
     Prints AL(k) per turn, Average, IR, N-IR and R2 with bootstrap confidence intervals, and
     writes run.json, personas.jsonl, transcripts.jsonl, scores.jsonl and summary.json to the run
-    folder. Exit code 0: the run is complete; 3: it is incomplete (calls failed after their
+    folder. With --profile-probe or --reply-format rlpa, also PF1(k): how much of the user the
+    model has understood after k turns (probes.jsonl; docs/profile.md). Exit code 0: the run is complete; 3: it is incomplete (calls failed after their
     retries; what failed and the resume command are printed); 1: an error; 2: a usage error.
     """
     import asyncio
@@ -159,7 +180,9 @@ def command(**opts: Any) -> None:
 
     values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
                                    "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap",
-                                   "max_cost")}
+                                   "max_cost", "reply_format", "rlpa_history", "profile_judge",
+                                   "profile_judge_protocol", "facts")}
+    values["profile_probe"] = True if opts["profile_probe"] else None
     if opts["no_cache"]:
         values["cache"] = False
     mp = {}
@@ -167,7 +190,7 @@ def command(**opts: Any) -> None:
         mp["max_tokens"] = opts["max_tokens"]
     if opts["temperature"] is not None:
         mp["temperature"] = opts["temperature"]
-    for role in ("model", "user", "judge", "user_protocol", "judge_protocol"):
+    for role in ("model", "user", "judge", "user_protocol", "judge_protocol", "profile_judge", "profile_judge_protocol"):
         parsed = parse_options(opts[f"{role}_option"], f"--{role.replace('_', '-')}-option")
         if parsed:
             values[f"{role}_options"] = parsed

@@ -1,4 +1,5 @@
-"""``aloe-bench personas``: show persona sets; grow pools, pair them into persona sets, measure diversity."""
+"""``aloe-bench personas``: show persona sets; grow pools, pair them into persona sets, measure
+diversity, extract golden facts."""
 
 from __future__ import annotations
 
@@ -197,6 +198,124 @@ def pair(profiles_path, personalities_path, per_profile, seed, output) -> None:
         for p in personas:
             click.echo(json.dumps({"id": p.id, "profile": p.profile, "personality": p.personality},
                                   ensure_ascii=False))
+
+
+# -- facts -------------------------------------------------------------------------------------
+
+class FactsDisplay(LiveDisplay):
+    """Live progress on stderr: profiles extracted of those to do, failures, tokens, cost and
+    cache hits."""
+
+    def __init__(self, console, todo: int, enabled: bool = True):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("profiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=console)
+        self.task = self.bar.add_task("profiles", total=todo)
+        self.status = ""
+        super().__init__(console, enabled)
+
+    def _render(self):
+        from rich.console import Group
+
+        return Group(self.bar, self.status) if self.status else self.bar
+
+    def update(self, result) -> None:
+        """Show an extraction's progress (a :class:`~aloe_bench.personas.facts.FactsResult`)."""
+        self.bar.update(self.task, completed=result.done + result.failed)
+        self.status = usage_line(result)
+        self.refresh()
+
+
+def usage_line(result) -> str:
+    """Failures, calls, cache hits, tokens and cost of an extraction, as one line."""
+    u = result.usage
+    failed = f"{result.failed} failed · " if result.failed else ""
+    return (f"{failed}{u.calls} calls ({u.cached_calls} from cache) · {u.prompt_tokens:,} tokens in, "
+            f"{u.completion_tokens:,} out · ${u.cost:.4f}")
+
+
+@command.command("facts")
+@click.argument("source")
+@click.option("--extractor", "extractor_spec", required=True, metavar="SPEC",
+              help="Chat model that extracts the facts (any model spec, e.g. gpt-4o or litellm:openai/NAME).")
+@click.option("--extractor-option", multiple=True, metavar="KEY=VALUE",
+              help="Option passed to the extractor backend (repeatable), e.g. max_retries=0.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Facts JSONL file to write (appended to, one line per profile).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N distinct profiles.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Requests in flight for API backends (batch size for local ones).")
+@click.option("--resume", is_flag=True,
+              help="Continue into a non-empty --output, extracting only the profiles it lacks.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the shared call cache.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def facts(source, extractor_spec, extractor_option, output, limit, concurrency, resume, no_cache, quiet) -> None:
+    """Extract the golden facts of every distinct profile of SOURCE (aloe-train, aloe-eval,
+    jsonl:PATH, ...) with an extractor model, one short fact per line, into a facts file usable
+    as the golden facts of runs and rewards (docs/personas.md, "Golden facts").
+
+    Each profile's line is appended as soon as it is answered; calls go through the shared call
+    cache. A non-empty --output is refused unless --resume, which skips the profiles already in it.
+    Exit code 0: every profile has its facts; 3: some extractions failed (nothing written for
+    them; rerun with --resume); 1: an error; 2: a usage error."""
+    import asyncio
+    import os
+    import sys
+
+    from rich.markup import escape
+
+    from aloe_bench.cli.common import console, out, parse_options
+    from aloe_bench.cli.evaluate import cache_path, resume_hint
+    from aloe_bench.errors import EXIT_INCOMPLETE
+    from aloe_bench.evaluation.preflight import check_cache_writable, check_output_file_writable
+    from aloe_bench.evaluation.roles import BackendPool
+    from aloe_bench.backends.cache import CallCache
+    from aloe_bench.backends.resolve import validate_spec
+    from aloe_bench.personas import load_personas
+    from aloe_bench.personas.facts import FactsExtraction, FactsExtractor
+    from aloe_bench.plugins import default_host
+
+    host = default_host()
+    options = parse_options(extractor_option, "--extractor-option")
+    validate_spec(extractor_spec, host)  # an unknown provider fails before anything is read or called
+    check_output_file_writable(output)
+    if not no_cache:
+        check_cache_writable(cache_path())
+    personas = load_personas(source, host)
+    cache = None if no_cache else CallCache(cache_path())
+    pool = BackendPool(host, cache, concurrency)
+    try:
+        backend = pool.get(extractor_spec, options, "extractor")
+        extraction = FactsExtraction(personas, output, FactsExtractor(backend), limit=limit, resume=resume)
+        res = extraction.result
+        console.print(f"{escape(source)}: {res.total} distinct profiles"
+                      + (f" ({res.empty} personas without a profile left out)" if res.empty else "")
+                      + f"; {res.skipped} already in {escape(str(output))}; extracting {len(extraction.todo)} "
+                      f"with [bold]{escape(extractor_spec)}[/]")
+        if backend.demo_quality:
+            console.print(f"[yellow]Note:[/] {escape(extractor_spec)} is a demo-quality backend: its facts are fine "
+                          "for trying the pipeline, not as golden facts. Name a strong model with --extractor.")
+        show = not quiet and (console.is_terminal or os.environ.get("ALOE_BENCH_PROGRESS") == "1")
+        try:
+            with FactsDisplay(console, len(extraction.todo), enabled=show) as display:
+                asyncio.run(extraction.run(on_progress=display.update))
+        except KeyboardInterrupt:
+            console.print(f"\n[yellow]Stopped.[/] {res.done} profiles written to {escape(str(output))}. Resume with:\n"
+                          f"  {escape(resume_hint(sys.argv[1:], output))}")
+            raise SystemExit(130) from None
+    finally:
+        for b in pool.all():
+            b.close()
+        if cache is not None:
+            cache.close()
+    out.print(f"{escape(str(output))}: {res.done} profiles extracted, {res.skipped} skipped (already there), "
+              f"{res.failed} failed; {usage_line(res)}")
+    if res.failed:
+        console.print(f"[bold red]Incomplete:[/] {res.failed} profile(s) have no facts yet (first error: "
+                      f"{escape(res.first_error or '?')}). Resume with:\n  {escape(resume_hint(sys.argv[1:], output))}")
+        raise SystemExit(EXIT_INCOMPLETE)
 
 
 # -- stats -------------------------------------------------------------------------------------

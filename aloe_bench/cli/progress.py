@@ -24,6 +24,7 @@ class LiveRunDisplay(LiveDisplay, RunListener):
                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
         self.turn_task = self.bar.add_task(labels[0], total=1)
         self.score_task = self.bar.add_task(labels[1], total=1)
+        self.profile_task = None  # a third bar in runs with a profile measurement
         self.roles: dict[str, tuple[Usage, int, int]] = {}
         self.status = ""
         self.t0 = time.monotonic()
@@ -56,6 +57,18 @@ class LiveRunDisplay(LiveDisplay, RunListener):
 
     def scored(self, n):
         self.bar.advance(self.score_task, n)
+        self.refresh()
+
+    def profiles(self, total, done):
+        if self.profile_task is None:
+            self.profile_task = self.bar.add_task("profiles", total=total, completed=done)
+        else:
+            self.bar.update(self.profile_task, total=total, completed=done)
+        self.refresh()
+
+    def probed(self, n):
+        if self.profile_task is not None:
+            self.bar.advance(self.profile_task, n)
         self.refresh()
 
     def usage(self, role, usage, calls, hits):

@@ -16,6 +16,9 @@ def exit_for_status(s: RunSummary, resume_cmd: str) -> None:
         if s.failures.scores.get("unreadable"):
             console.print(f"[yellow]Note:[/] {s.failures.scores['unreadable']} judge answer(s) stayed unreadable "
                           "after the re-asks (null scores, not counted in AL).")
+        if s.failures.probes.get("unreadable"):
+            console.print(f"[yellow]Note:[/] {s.failures.probes['unreadable']} coverage count(s) stayed unreadable "
+                          "after the re-asks (not counted in PF1).")
         return
     console.print("[bold red]Incomplete run:[/] these numbers do not cover the whole benchmark.")
     if s.stopped == "max_cost":
@@ -27,7 +30,8 @@ def exit_for_status(s: RunSummary, resume_cmd: str) -> None:
 
 
 def print_summary(s: RunSummary) -> None:
-    """AL(k)/N(k) per turn, then Average, IR, N-IR, R2 with CIs, then usage per role."""
+    """AL(k)/N(k) per turn (and PF1(k) in runs with a profile measurement), then Average, IR,
+    N-IR, R2 (and the PF1 figures) with CIs, then usage per role."""
     from rich.table import Table
 
     flag = "" if s.status == "complete" else f"  [{s.status.upper()}]"
@@ -38,9 +42,17 @@ def print_summary(s: RunSummary) -> None:
     curve.add_column("N(k)", justify="right")
     curve.add_column("missing", justify="right")
     curve.add_column("reply words", justify="right")
+    pf1 = s.pf1 is not None
+    if pf1:
+        curve.add_column("PF1(k)", justify="right")
+        curve.add_column("precision", justify="right")
+        curve.add_column("recall", justify="right")
     for k in range(s.turns):
         length = s.reply_length[k] if k < len(s.reply_length) else None
-        curve.add_row(str(k + 1), fmt(s.al[k]), str(s.n[k]), str(s.missing[k]), fmt(length, 1))
+        row = [str(k + 1), fmt(s.al[k]), str(s.n[k]), str(s.missing[k]), fmt(length, 1)]
+        if pf1:
+            row += [fmt(_at(s.pf1, k)), fmt(_at(s.pf1_precision, k)), fmt(_at(s.pf1_recall, k))]
+        curve.add_row(*row)
     out.print(curve)
 
     def ci(name):
@@ -56,6 +68,15 @@ def print_summary(s: RunSummary) -> None:
     head.add_row("R2", fmt(s.r2), "")
     if s.al_range is not None:
         head.add_row("AL(1) / AL(K) / range", f"{fmt(s.al_first)} / {fmt(s.al_last)} / {fmt(s.al_range)}", "")
+    if pf1:
+        source = "probe" if s.pf1_source == "probe" else "profile in the replies"
+        head.add_row(f"Average PF1 ({source})", fmt(s.pf1_avg), ci("pf1_avg"))
+        head.add_row("PF1 slope", fmt(s.pf1_ir, 4), ci("pf1_ir"))
+        head.add_row("Malformed profiles (F1 = 0)", str(s.pf1_malformed or 0), "")
+        if s.pf1_unreadable:
+            head.add_row("Unreadable coverage counts (left out)", str(s.pf1_unreadable), "")
+        if s.reply_malformed is not None:
+            head.add_row("Malformed replies (rlpa format)", str(s.reply_malformed), "")
     out.print(head)
     if s.usage:
         use = Table(title="usage")
@@ -65,3 +86,8 @@ def print_summary(s: RunSummary) -> None:
             use.add_row(role, str(u.calls), str(u.cached_calls), str(u.prompt_tokens), str(u.completion_tokens),
                         f"{u.cost:.4f}")
         out.print(use)
+
+
+def _at(values: list | None, k: int):
+    """``values[k]``, or None past its end (or without values)."""
+    return values[k] if values is not None and k < len(values) else None

@@ -26,6 +26,18 @@ def _pair_judge(backend, **options):
     return AloePairwiseJudge(backend, **options)
 
 
+def _coverage_judge(backend, *, params=None, max_retries=2):
+    from aloe_bench.protocols.coverage import AloeCoverageJudge
+
+    return AloeCoverageJudge(backend, params=params, max_retries=max_retries)
+
+
+def _engagement_judge(backend, *, params=None, max_retries=2):
+    from aloe_bench.protocols.engagement import AloeEngagementJudge
+
+    return AloeEngagementJudge(backend, params=params, max_retries=max_retries)
+
+
 def _induction(backend, *, params=None, max_retries=1):
     from aloe_bench.protocols.induction import AloeInduction
 
@@ -52,12 +64,19 @@ def aloe_register_simulators(register):
 
 @hookimpl
 def aloe_register_judges(register):
-    """Register the ``aloe`` 1-5 judge (task ``score``) and the ``aloe-pairwise`` judge (task
-    ``pairwise``)."""
+    """Register the ``aloe`` 1-5 judge (task ``score``), the ``aloe-pairwise`` judge (task
+    ``pairwise``), the ``aloe-coverage`` judge (task ``coverage``) and the ``aloe-engagement``
+    judge (task ``engagement``)."""
     register("aloe", _judge, description="ALOE 1-5 persona-fit judge (turn or history mode; logprob scoring when available)")
     register("aloe-pairwise", _pair_judge, task="pairwise",
              description="ALOE pairwise judge: which of two replies (A, B) fits the persona better, or tie "
                          "(turn or history mode)")
+    register("aloe-coverage", _coverage_judge, task="coverage",
+             description="Coverage judge: how many golden facts an inferred profile covers (one whole number; "
+                         "RLPA's profile reward, --profile-probe)")
+    register("aloe-engagement", _engagement_judge, task="engagement",
+             description="Engagement judge: would the user want to keep chatting after a reply? yes/no, strict "
+                         "(RLPA's response reward)")
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -19,6 +19,12 @@ class EvalConfig(BaseModel):
     plugin registered with ``default=True`` (:meth:`with_default_specs`; the embedded ``smollm2``
     of aloe-bench-hf). ``user_protocol_options`` / ``judge_protocol_options`` go to the protocol
     factories as keyword arguments.
+
+    Profile inference (docs/profile.md): ``profile_probe`` asks the model after every turn what it
+    has learned about the user; ``reply_format = "rlpa"`` has it write that profile with every
+    reply. Either way a coverage judge (``profile_judge*``, default: the judge's spec with the
+    ``aloe-coverage`` protocol) scores the profile against the persona's golden facts (``facts``:
+    an extracted facts file; default: the curated facts, else sentences of the profile).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,6 +48,31 @@ class EvalConfig(BaseModel):
     model_options: dict[str, Any] = Field(default_factory=dict)
     user_options: dict[str, Any] = Field(default_factory=dict)
     judge_options: dict[str, Any] = Field(default_factory=dict)
+    #: After every turn, a side call asks the model under test what it has learned about the user
+    #: (never part of the dialogue); the coverage judge scores it (probes.jsonl, PF1(k)).
+    profile_probe: bool = False
+    #: How the model under test writes: ``plain`` replies, or ``rlpa``: a ``<profile>`` section
+    #: then a ``<response>`` section, under the project's RLPA policy instruction (system prompt).
+    reply_format: Literal["plain", "rlpa"] = "plain"
+    #: ``rlpa``: what the model's own history keeps of its earlier outputs: ``latest`` (as the
+    #: published RLPA code: its previous output whole, older ones the response only),
+    #: ``responses`` (responses only) or ``full`` (every output whole).
+    rlpa_history: Literal["latest", "responses", "full"] = "latest"
+    #: Backend spec of the coverage judge; None: the judge's spec.
+    profile_judge: str | None = None
+    #: Coverage-judge protocol (a judge registered with ``task="coverage"``).
+    profile_judge_protocol: str = "aloe-coverage"
+    #: Options passed to the coverage judge's backend.
+    profile_judge_options: dict[str, Any] = Field(default_factory=dict)
+    #: Options passed to the coverage-judge protocol's factory.
+    profile_judge_protocol_options: dict[str, Any] = Field(default_factory=dict)
+    #: Sampling parameters of the coverage judge; None: its protocol's own defaults.
+    profile_judge_params: GenerationParams | None = None
+    #: Sampling parameters of the profile probe's call to the model under test.
+    probe_params: GenerationParams = GenerationParams(max_tokens=300)
+    #: An extracted golden-facts file (``aloe-bench personas facts``); None: the curated facts of
+    #: the persona source when it has them, else one fact per sentence of each profile.
+    facts: str | None = None
     # Operational keys: they do not change results, so resuming may change them.
     concurrency: int = Field(16, ge=1)
     cache: bool = True
@@ -50,6 +81,26 @@ class EvalConfig(BaseModel):
     max_cost: float | None = Field(None, ge=0)
 
     OPERATIONAL: ClassVar[tuple[str, ...]] = ("concurrency", "cache", "bootstrap", "max_cost")
+    #: Keys of the profile measurement, by what uses them. Keys a run does not use are left out of
+    #: :meth:`result_keys` (and so of run.json and the config hash) while at their defaults: runs
+    #: made before these keys existed keep their hash and resume.
+    PROBE_KEYS: ClassVar[tuple[str, ...]] = ("profile_probe", "probe_params")
+    RLPA_KEYS: ClassVar[tuple[str, ...]] = ("reply_format", "rlpa_history")
+    PROFILE_JUDGE_KEYS: ClassVar[tuple[str, ...]] = ("profile_judge", "profile_judge_protocol", "profile_judge_options",
+                                                     "profile_judge_protocol_options", "profile_judge_params", "facts")
+
+    @property
+    def profile_source(self) -> str | None:
+        """Where the run's scored profiles come from: ``probe``, ``reply`` (a reply format that
+        writes one), or None (no profile measurement)."""
+        if self.reply_format != "plain":
+            return "reply"
+        return "probe" if self.profile_probe else None
+
+    @property
+    def profile_judge_spec(self) -> str | None:
+        """The coverage judge's backend spec: ``profile_judge``, else the judge's."""
+        return self.profile_judge or self.judge
 
     def with_default_specs(self, host) -> "EvalConfig":
         """A copy whose empty role specs are the default provider's spec; a clear error when a
@@ -57,9 +108,40 @@ class EvalConfig(BaseModel):
         return with_default_specs(self, ("model", "user", "judge"), host)
 
     def result_keys(self) -> dict[str, Any]:
-        """The keys that define results (hashed into config_hash, compared on resume)."""
+        """The keys that define results (hashed into config_hash, compared on resume). The
+        profile-measurement keys a run does not use are left out while at their defaults."""
         data = redact(self.model_dump(mode="json"))  # secrets never reach run.json
-        return {k: v for k, v in data.items() if k not in self.OPERATIONAL}
+        used = set()
+        if self.profile_probe:
+            used |= set(self.PROBE_KEYS)
+        if self.reply_format != "plain":
+            used |= set(self.RLPA_KEYS)
+        if self.profile_source:
+            used |= set(self.PROFILE_JUDGE_KEYS)
+        defaults = redact(EvalConfig.model_construct().model_dump(mode="json"))
+        optional = set(self.PROBE_KEYS + self.RLPA_KEYS + self.PROFILE_JUDGE_KEYS) - used
+        return {k: v for k, v in data.items()
+                if k not in self.OPERATIONAL and not (k in optional and v == defaults.get(k))}
+
+    def check_profile_settings(self) -> None:
+        """One-line errors for profile-measurement settings that cannot work together: a probe
+        with a reply format that already writes a profile, coverage-judge or facts settings
+        without a profile measurement, an rlpa history without the rlpa format."""
+        if self.profile_probe and self.reply_format != "plain":
+            raise ConfigError(f"--profile-probe cannot be combined with --reply-format {self.reply_format}: that "
+                              "model writes its profile with every reply, and that profile is scored instead.",
+                              "Drop --profile-probe; PF1(k) of the run comes from the profiles in its replies.")
+        defaults = EvalConfig.model_construct()
+        if self.reply_format == "plain" and self.rlpa_history != defaults.rlpa_history:
+            raise ConfigError("--rlpa-history applies only with --reply-format rlpa.",
+                              "Add --reply-format rlpa, or drop --rlpa-history.")
+        if self.profile_source is None:
+            stray = [k for k in self.PROFILE_JUDGE_KEYS + ("probe_params",)
+                     if getattr(self, k) != getattr(defaults, k)]
+            if stray:
+                flags = ", ".join("--" + k.replace("_", "-") if k != "probe_params" else k for k in stray)
+                raise ConfigError(f"Profile-judge settings without a profile measurement: {flags}.",
+                                  "Add --profile-probe (or --reply-format rlpa), or drop them.")
 
     def config_hash(self) -> str:
         """Hash of :meth:`result_keys`."""

@@ -7,6 +7,11 @@ flight at once and asks for its reply as soon as its own user message exists. Ju
 runs as a background task that overlaps turn k+1. Wall time therefore approaches
 K x (one simulator call + one model call).
 
+With a profile measurement (``--profile-probe``, ``--reply-format rlpa``) each turn's inferred
+profiles are scored in the background too (:mod:`aloe_bench.evaluation.profiling`), beside its
+judging. Under ``--reply-format rlpa`` the model's output is split (:mod:`aloe_bench.evaluation.reply_format`):
+the user simulator and the judge see only its response.
+
 Every record is appended to the run folder as soon as it exists, so a killed run resumes with
 only the missing calls; finished conversations and scored turns are never redone.
 """
@@ -26,12 +31,14 @@ from aloe_bench.evaluation.config import EvalConfig, diff_configs
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
 from aloe_bench.evaluation.listener import RunListener
+from aloe_bench.evaluation.profiling import ProfileScorer, describe_profile_measurement, unscored_profiles
+from aloe_bench.evaluation.reply_format import conversation_policy_messages, describe_reply_format, read_policy_output
 from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs, validate_roles, with_served_models
 from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore
 from aloe_bench.evaluation.summary import summarize
 from aloe_bench.events import RunFinished, RunStarted, TurnFinished, TurnScored
 from aloe_bench.records import Conversation, Message, Persona, RunSpec, RunSummary, Turn, Usage, stable_hash, utc_now
-from aloe_bench.secrets import redact_text
+from aloe_bench.secrets import redact, redact_text
 
 
 class Evaluation:
@@ -55,6 +62,8 @@ class Evaluation:
         self.cache_path = cache_path
         self.progress = progress or RunListener()
         self.usage = {role: Usage() for role in ("user", "model", "judge")}
+        if self.config.profile_source is not None:
+            self.usage.update({role: Usage() for role in ("probe", "profile_judge")})
 
     def _check_resume(self, spec_hash: str) -> RunSpec | None:
         if not self.store.exists():
@@ -82,31 +91,45 @@ class Evaluation:
         cfg = self.config
         validate_roles(cfg, self.host)  # bad specs and protocols fail here, before any folder or call
         personas = select_personas(cfg, self.host)
+        golden = None
+        if cfg.profile_source is not None:  # a bad facts file fails here too
+            from aloe_bench.personas.facts import golden_facts
+
+            golden = golden_facts(personas, cfg.facts)
         with self.store.lock():
             old = self._check_resume(cfg.config_hash())
             cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path and self.dry is None) else None
             try:
                 comps = build_roles(cfg, self.host, cache, dry=self.dry)
                 try:
-                    return await self._run(personas, old, comps)
+                    return await self._run(personas, old, comps, golden)
                 finally:
                     comps.close()
             finally:
                 if cache is not None:
                     cache.close()
 
-    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: RunRoles) -> RunSummary:
+    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: RunRoles, golden) -> RunSummary:
         cfg, store = self.config, self.store
         personas_hash = stable_hash([p.model_dump(exclude={"source"}) for p in personas])
+        profile = (describe_profile_measurement(cfg.profile_source, golden, cfg.probe_params if cfg.profile_probe
+                                                else None) if golden is not None else None)
         spec = old or RunSpec(aloe_bench_version=__version__, plugin_versions=self.host.versions(),
                               config=cfg.result_keys(), config_hash=cfg.config_hash(),
                               components=role_specs(cfg, comps), personas_source=redact_text(cfg.personas),
-                              personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed)
+                              personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed,
+                              reply_format=describe_reply_format(cfg.reply_format, cfg.rlpa_history),
+                              profile=redact(profile) if profile is not None else None)
         if old is None:
             store.write_spec(spec)
         elif old.personas_hash != personas_hash:
             raise ResumeConflictError(f"The personas of {cfg.personas!r} changed since {store.dir} was started.",
                                       "Resume with the same persona files or start a new run.")
+        elif profile is not None and old.profile is not None and \
+                stable_hash(old.profile.get("facts")) != stable_hash(redact(profile).get("facts")):
+            raise ResumeConflictError(f"The golden facts changed since {store.dir} was started "
+                                      f"({old.profile.get('facts')} -> {redact(profile).get('facts')}).",
+                                      "Resume with the same --facts file, or start a new run.")
         if old is None or not store.personas_path.is_file():
             store.write_personas(personas)
         stored_turns, _ = store.read_turns()
@@ -122,6 +145,20 @@ class Evaluation:
         scores_out = store.score_writer()
         scorer = TurnJudger(comps.judge, scores_out, cfg.judge, cfg.judge_samples, self.progress, self.usage["judge"])
         pending: list[asyncio.Task] = []
+        profiler = probes_out = None
+        if cfg.profile_source is not None:
+            probes_out = store.probe_writer()
+            batched = [b for b in (comps.probe_model, getattr(comps.profile_judge, "backend", None)) if b is not None]
+            profiler = ProfileScorer(cfg.profile_source, comps.profile_judge, golden, probes_out, self.progress,
+                                     self.usage, model=comps.probe_model, params=cfg.probe_params,
+                                     judge_spec=cfg.profile_judge_spec or "",
+                                     pipelined=not any(b.prefers_batches for b in batched))
+
+        async def profile_task(items):
+            if self.budget.reached:  # left unscored: a resume with a higher --max-cost scores them
+                self.stopped = "max_cost"
+                return
+            await profiler.score(items)
 
         async def judge_task(items, turn):
             if self.budget.reached:  # left unjudged: a resume with a higher --max-cost judges them
@@ -136,6 +173,12 @@ class Evaluation:
                                           rejudge_missing=self.rejudge_missing)
             if backlog:
                 pending.append(asyncio.create_task(judge_task(backlog, 0)))
+            if profiler is not None:
+                stored_probes = store.read_probes()[0]
+                unscored = unscored_profiles(convs, stored_probes, rejudge_missing=self.rejudge_missing)
+                self.progress.profiles(len(convs) * cfg.turns, done - len(unscored))
+                if unscored:
+                    pending.append(asyncio.create_task(profile_task(unscored)))
             for k in range(1, cfg.turns + 1):
                 live = [c for c in convs if len(c.turns) == k - 1 and not c.closed]
                 if not live:
@@ -156,6 +199,9 @@ class Evaluation:
                 items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
                          for s in range(cfg.judge_samples)]
                 pending.append(asyncio.create_task(judge_task(items, k)))
+                if profiler is not None:
+                    pending.append(asyncio.create_task(profile_task(
+                        [(c, t, None) for c, t in zip(live, new_turns) if t.status == "ok"])))
             await asyncio.gather(*pending)
         except BaseException:
             for task in pending:
@@ -164,12 +210,14 @@ class Evaluation:
         finally:
             transcripts.close()
             scores_out.close()
+            if probes_out is not None:
+                probes_out.close()
             self._report_usage(comps)
 
         # The summary is computed from what is on disk, exactly as `report` and `judge` see it.
         final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True)
         summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
-                            str(store.dir))
+                            str(store.dir), probes=store.read_probes(warn=False)[0] if profiler is not None else None)
         if self.stopped and summary.status != "complete":
             summary = summary.model_copy(update={"stopped": self.stopped})
         store.write_summary(summary)
@@ -204,8 +252,7 @@ class Evaluation:
         self.progress.advance("user", len(live))
         ask = [i for i, r in enumerate(sim_replies) if r.ok]
         model_replies = await comps.model.agenerate(
-            [c.history() + [Message(role="user", content=sim_replies[i].text)] for i, c in
-             ((i, live[i]) for i in ask)], cfg.model_params) if ask else []
+            [self._model_messages(live[i], sim_replies[i].text) for i in ask], cfg.model_params) if ask else []
         for r in model_replies:
             self.usage["model"].add(r.usage())
         self.progress.advance("model", len(ask))
@@ -218,14 +265,29 @@ class Evaluation:
                          status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()})
             else:
                 rep = by_index[i]
+                sections: dict = {}
+                if rep.ok and cfg.reply_format == "rlpa":
+                    read = read_policy_output(rep.text)
+                    sections = {"output": rep.text, "profile": read.profile, "malformed": read.malformed}
+                    reply = read.reply
+                else:
+                    reply = rep.text if rep.ok else None
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user=sim.text,
-                         reply=rep.text if rep.ok else None, status="ok" if rep.ok else "model_failed",
+                         reply=reply, status="ok" if rep.ok else "model_failed",
                          error=redact_text(rep.error), reply_tokens=rep.completion_tokens or None,
-                         usage={"user": sim.usage(), "model": rep.usage()})
+                         usage={"user": sim.usage(), "model": rep.usage()}, **sections)
             out.write(t)
             conv.turns.append(t)
             turns.append(t)
         return turns
+
+    def _model_messages(self, conv: Conversation, user_message: str) -> list[Message]:
+        """What the model under test gets for its next reply: the dialogue so far and the user's
+        message; under ``--reply-format rlpa`` the policy instruction first and its own history as
+        ``rlpa_history`` says."""
+        if self.config.reply_format == "rlpa":
+            return conversation_policy_messages(conv, user_message, self.config.rlpa_history)
+        return conv.history() + [Message(role="user", content=user_message)]
 
     def _report_usage(self, comps: RunRoles) -> None:
         roles = {"model": comps.model, "user": getattr(comps.simulator, "backend", None),
@@ -233,3 +295,9 @@ class Evaluation:
         for role, backend in roles.items():
             if backend is not None:
                 self.progress.usage(role, self.usage[role], backend.calls, backend.hits)
+        # The probe and the coverage judge usually share the model's and the judge's backends:
+        # their own tallies say what they cost.
+        for role in ("probe", "profile_judge"):
+            u = self.usage.get(role)
+            if u is not None and u.calls:
+                self.progress.usage(role, u, u.calls - u.cached_calls, u.cached_calls)

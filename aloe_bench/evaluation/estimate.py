@@ -144,7 +144,7 @@ def estimate(job: str, config: Any, host, personas: int, *, sample: int = SAMPLE
             from aloe_bench.evaluation.engine import Evaluation
 
             asyncio.run(Evaluation(cfg, tmp, host, dry=tally).run())
-            roles = ["user", "model", "judge"]
+            roles = ["user", "model", "judge", "probe", "profile_judge"]
             critical = [["user"], ["model"]]
     factor = personas / sampled if sampled else 0.0
     out = Estimate(job=job, personas=personas, sampled=sampled, turns=cfg.turns, concurrency=cfg.concurrency,
@@ -153,7 +153,12 @@ def estimate(job: str, config: Any, host, personas: int, *, sample: int = SAMPLE
         t = tally.get(role)
         if t is None:  # a protocol without a backend
             continue
-        spec = getattr(cfg, role)
+        if role == "probe":  # the model under test, asked its profile
+            spec = cfg.model
+        elif role == "profile_judge":
+            spec = cfg.profile_judge_spec
+        else:
+            spec = getattr(cfg, role)
         per_turn = t.calls / (sampled * cfg.turns) if sampled else 0.0
         out.roles.append(RoleEstimate(role=role, spec=spec, calls=_scale(t.calls, factor),
                                       prompt_tokens=_scale(t.prompt_tokens, factor),

@@ -134,7 +134,7 @@ async def judge_run(run_dir: str | Path, judge_spec: str, host, *, name: str | N
         warn_transcript_gaps(base, convs, cfg.turns)
         cache = CallCache(cache_path) if cache_path else None
         try:
-            comps = build_roles(cfg, host, cache, need_model=False, need_user=False)
+            comps = build_roles(cfg, host, cache, need_model=False, need_user=False, need_profile_judge=False)
             try:
                 identity = judgement_identity(judge_spec, judge_protocol, samples, cfg.judge_options, comps.judge)
                 check_judgement(store, identity)
@@ -154,7 +154,10 @@ async def judge_run(run_dir: str | Path, judge_spec: str, host, *, name: str | N
                 cache.close()
         rspec = spec.model_copy(update={"components": [c for c in spec.components if c.role != "judge"]
                                         + role_specs(cfg, comps)})
-        summary = summarize(cfg, rspec, convs, store.read_scores(warn=False)[0], store.usage(), host, str(base.dir))
+        # The run's profile scores (if any) do not depend on the judge: they are the run's own.
+        probes = base.read_probes(warn=False)[0] if cfg.profile_source is not None else None
+        summary = summarize(cfg, rspec, convs, store.read_scores(warn=False)[0], store.usage(), host, str(base.dir),
+                            probes=probes)
         store.write_summary(summary)
     return summary, store.scores_dir
 

@@ -16,10 +16,17 @@ class RunListener:
         """Turn ``turn`` finished for ``live`` conversations; ``failed`` failed."""
 
     def advance(self, role: str, n: int = 1) -> None:
-        """``n`` calls of ``role`` (``user``, ``model``) finished."""
+        """``n`` calls of ``role`` (``user``, ``model``, ``probe``) finished."""
 
     def scored(self, n: int) -> None:
         """``n`` replies were judged."""
+
+    def profiles(self, total: int, done: int) -> None:
+        """The run measures profile inference: ``done`` of ``total`` profiles are already scored
+        (called after :meth:`start`, only by runs with a profile measurement)."""
+
+    def probed(self, n: int) -> None:
+        """``n`` inferred profiles were scored (or recorded as malformed or failed)."""
 
     def usage(self, role: str, usage: Usage, calls: int, hits: int) -> None:
         """Usage so far of ``role``, with its backend's calls and cache hits."""

@@ -1,4 +1,5 @@
-"""The roles of a run (model under test, user simulator, judge), resolved from their specs.
+"""The roles of a run (model under test, user simulator, judge and, with a profile measurement,
+the coverage judge), resolved from their specs.
 
 Backends that several roles name with the same spec and options are built once and shared; every
 backend is wrapped in the call cache.
@@ -24,6 +25,10 @@ class RunRoles:
     simulator: Any
     judge: Any
     backends: list[CachedModel] = field(default_factory=list)
+    #: The coverage judge of a run with a profile measurement (judge task ``coverage``), else None.
+    profile_judge: Any = None
+    #: The backend the profile probe asks: the model under test's (its own stand-in in a dry run).
+    probe_model: CachedModel | None = None
 
     @property
     def pipelined(self) -> bool:
@@ -70,13 +75,14 @@ class BackendPool:
 
 
 def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model: bool = True,
-                need_user: bool = True, need_judge: bool = True, dry: dict | None = None) -> RunRoles:
-    """Resolve model, simulator and judge (sharing backends that name the same spec).
+                need_user: bool = True, need_judge: bool = True, need_profile_judge: bool | None = None,
+                dry: dict | None = None) -> RunRoles:
+    """Resolve model, simulator, judge and coverage judge (sharing backends that name the same spec).
 
     Protocol factories are built through their registry entries: the core passes ``params=``
     (and ``mode=`` to judges) where the factory accepts them, the user's protocol options
     always. A protocol registered with ``needs_backend=False`` gets ``None`` as its backend and
-    no backend is loaded for it.
+    no backend is loaded for it. ``need_profile_judge`` None: when the run measures profiles.
     """
     config = config.with_default_specs(host)
     pool = BackendPool(host, cache, config.concurrency, dry=dry)
@@ -91,7 +97,26 @@ def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model
         backend = pool.get(config.judge, config.judge_options, "judge") if entry.meta.get("needs_backend", True) else None
         judge = entry.build(backend, defaults={"mode": config.judge_mode, "params": config.judge_params},
                             **config.judge_protocol_options)
-    return RunRoles(model=model, simulator=simulator, judge=judge, backends=pool.all())
+    if need_profile_judge is None:
+        need_profile_judge = config.profile_source is not None
+    profile_judge = probe_model = None
+    if need_profile_judge:
+        entry = coverage_entry(config, host)
+        backend = (pool.get(config.profile_judge_spec, config.profile_judge_options, "profile_judge")
+                   if entry.meta.get("needs_backend", True) else None)
+        defaults = {"params": config.profile_judge_params} if config.profile_judge_params is not None else {}
+        profile_judge = entry.build(backend, defaults=defaults, **config.profile_judge_protocol_options)
+    if need_model and config.profile_probe:
+        # The same backend as the model's (shared by spec and options); a dry run tallies it apart.
+        probe_model = pool.get(config.model, config.model_options, "probe")
+    return RunRoles(model=model, simulator=simulator, judge=judge, backends=pool.all(),
+                    profile_judge=profile_judge, probe_model=probe_model)
+
+
+def coverage_entry(config: EvalConfig, host):
+    """The registry entry of the run's coverage-judge protocol (a judge registered with
+    ``task="coverage"``; another judge is an error naming the ones that are)."""
+    return host.judges.get_for(config.profile_judge_protocol, "task", "coverage", what="--profile-judge-protocol")
 
 
 def validate_roles(config: EvalConfig, host) -> None:
@@ -100,6 +125,7 @@ def validate_roles(config: EvalConfig, host) -> None:
     from aloe_bench.backends.resolve import validate_spec
 
     config = config.with_default_specs(host)
+    config.check_profile_settings()
     host.simulators.get(config.user_protocol)
     host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
     validate_spec(config.model, host)
@@ -107,6 +133,8 @@ def validate_roles(config: EvalConfig, host) -> None:
         validate_spec(config.user, host)
     if host.judges.get(config.judge_protocol).meta.get("needs_backend", True):
         validate_spec(config.judge, host)
+    if config.profile_source is not None and coverage_entry(config, host).meta.get("needs_backend", True):
+        validate_spec(config.profile_judge_spec, host)
 
 
 def _backend_of(protocol) -> Any:
@@ -118,11 +146,33 @@ def role_specs(config: EvalConfig, comps: RunRoles) -> list[ComponentSpec]:
     out = []
     if comps.model is not None:
         out.append(ComponentSpec(role="model", spec=config.model, options=redact(config.model_options),
+                                 prompt_hashes=model_prompt_hashes(config),
                                  identity=redact(comps.model.identity()), demo_quality=comps.model.demo_quality))
-    for role, spec, protocol in (("user", config.user, comps.simulator), ("judge", config.judge, comps.judge)):
+    roles = [("user", config.user, comps.simulator), ("judge", config.judge, comps.judge)]
+    if getattr(comps, "profile_judge", None) is not None:
+        roles.append(("profile_judge", config.profile_judge_spec, comps.profile_judge))
+    for role, spec, protocol in roles:
         if protocol is not None:
             out.append(protocol_spec(role, spec, protocol))
     return out
+
+
+def model_prompt_hashes(config: EvalConfig) -> dict[str, str]:
+    """The prompts the model under test was given, by name -> hash: the RLPA policy instruction
+    (``--reply-format rlpa``) and the profile probe's question (``--profile-probe``); empty for a
+    plain run (ALOE gives the model no prompt)."""
+    from aloe_bench.prompts import prompt_hash
+
+    names = []
+    if getattr(config, "reply_format", "plain") == "rlpa":
+        from aloe_bench.evaluation.reply_format import RLPA_PROMPT
+
+        names.append(RLPA_PROMPT)
+    if getattr(config, "profile_probe", False):
+        from aloe_bench.evaluation.profiling import PROBE_PROMPT
+
+        names.append(PROBE_PROMPT)
+    return {name: prompt_hash(name) for name in names}
 
 
 def protocol_spec(role: str, spec: str, protocol: Any) -> ComponentSpec:
@@ -142,7 +192,8 @@ def with_served_models(specs: list[ComponentSpec], roles: RunRoles | dict[str, A
     responses, known only after the first call) filled in, for run.json. ``roles``: a run's
     :class:`RunRoles`, or role name -> backend."""
     if isinstance(roles, RunRoles):
-        backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge)}
+        backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge),
+                    "profile_judge": _backend_of(roles.profile_judge)}
     else:
         backends = roles
     out = []

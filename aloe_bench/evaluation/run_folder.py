@@ -7,6 +7,8 @@
     RUN_DIR/scores.jsonl        one TurnScore per line (append-only, flushed per record)
     RUN_DIR/summary.json        RunSummary (atomic)
     RUN_DIR/personas.jsonl      the run's personas (atomic), so the folder is self-contained
+    RUN_DIR/probes.jsonl        with a profile measurement: one ProbeRecord per (conversation,
+                                turn) (append-only, flushed per record)
     RUN_DIR/judgements/NAME/    re-scorings by `aloe-bench judge`: judgement.json (what defines
                                 the re-scoring), scores.jsonl, summary.json
     RUN_DIR/.lock               held by the one process that writes the folder
@@ -31,7 +33,7 @@ from aloe_bench.errors import AloeBenchWarning, DataError, RunLockedError
 from aloe_bench.fileio import (JsonlWriter, atomic_write_bytes, atomic_write_json,  # noqa: F401 (re-exported)
                                atomic_write_text, remove_stale_temp_files, repair_torn_tail)
 from aloe_bench.fileio import read_jsonl as _read_jsonl
-from aloe_bench.records import SCHEMA_VERSION, Persona, RunSpec, RunSummary, Turn, TurnScore, Usage
+from aloe_bench.records import SCHEMA_VERSION, Persona, ProbeRecord, RunSpec, RunSummary, Turn, TurnScore, Usage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -137,6 +139,11 @@ class RunStore:
         return self.dir / "personas.jsonl"
 
     @property
+    def probes_path(self) -> Path:
+        """The run's scored profiles (a run's, never a re-scoring's: probes do not depend on the judge)."""
+        return self.dir / "probes.jsonl"
+
+    @property
     def judgement_path(self) -> Path:
         """What defines a re-scoring (only in ``judgements/NAME/``)."""
         return self.scores_dir / "judgement.json"
@@ -182,6 +189,22 @@ class RunStore:
                   f"{len(latest)} scores read.")
         return latest, torn
 
+    def read_probes(self, *, warn: bool = True) -> tuple[list[ProbeRecord], int]:
+        """Stored profile scores, one per (conversation, turn): the last record wins (a failed
+        probe or coverage call asked again on resume), and the torn-line count. Empty for runs
+        without a profile measurement."""
+        records, torn = read_jsonl(self.probes_path, ProbeRecord)
+        latest = _last_wins(records, lambda r: (r.conversation_id, r.turn), lambda r: r.status in ("ok", "malformed"),
+                            self.probes_path, warn)
+        if torn and warn:
+            _warn(f"{self.probes_path}: ignored a torn last line (a run was killed mid-write); "
+                  f"{len(latest)} profile scores read.")
+        return latest, torn
+
+    def probe_writer(self) -> JsonlWriter:
+        """Appender for probes.jsonl."""
+        return JsonlWriter(self.probes_path)
+
     def usage(self) -> dict[str, Usage]:
         """Usage and cost per role over every stored record of this score set, failed tries and
         superseded records included: what the whole run cost across all its invocations."""
@@ -189,6 +212,9 @@ class RunStore:
         if self.scores_dir == self.dir:
             for t in read_jsonl(self.transcripts_path, Turn)[0]:
                 for role, u in t.usage.items():
+                    out.setdefault(role, Usage()).add(u)
+            for r in read_jsonl(self.probes_path, ProbeRecord)[0]:
+                for role, u in r.usage.items():
                     out.setdefault(role, Usage()).add(u)
         for s in read_jsonl(self.scores_path, TurnScore)[0]:
             out.setdefault("judge", Usage()).add(s.usage)

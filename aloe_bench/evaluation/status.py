@@ -1,7 +1,9 @@
 """Is a run complete? What a run folder is missing, counted by kind.
 
 A run is *complete* when nothing is left that ``--resume`` could do: every conversation has all
-its turns, every reply has a score record for every judge sample, and no judge call failed.
+its turns, every reply has a score record for every judge sample, no judge call failed and, in a
+run with a profile measurement, every reply's profile is scored (no probe or coverage-judge call
+failed).
 Permanent outcomes (a judge answer still unreadable after the re-asks) are counted but do not
 make a run incomplete. Everything else (calls that failed after their retries, conversations
 cut by a failure, a run stopped early or a truncated transcript) makes it *incomplete*: such a
@@ -12,14 +14,19 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from aloe_bench.records import Conversation, RunFailures, TurnScore
+from aloe_bench.records import Conversation, ProbeRecord, RunFailures, TurnScore
 
 
 def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], turns: int,
-           samples: int = 1) -> RunFailures:
+           samples: int = 1, probes: Sequence[ProbeRecord] | None = None) -> RunFailures:
     """Count what ``conversations`` (rebuilt with their failed last turn kept) and ``scores``
-    (one record per (conversation, turn, sample), the last one) are missing."""
+    (one record per (conversation, turn, sample), the last one) are missing; with ``probes`` (a
+    run with a profile measurement: the last record per (conversation, turn)) also the replies
+    whose profile is not scored."""
     out = RunFailures()
+    if probes is not None:
+        out.probes = {"failed": 0, "unreadable": 0, "unscored": 0}
+        by_turn = {(r.conversation_id, r.turn): r for r in probes}
     by_key = {(s.conversation_id, s.turn, s.sample): s for s in scores}
     for conv in conversations:
         ok_turns = [t for t in conv.turns if t.status == "ok"]
@@ -43,6 +50,17 @@ def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], t
                         out.errors["judge"] = s.error
                 elif s.status == "unreadable":
                     out.scores["unreadable"] += 1
+            if probes is not None:
+                r = by_turn.get((conv.id, t.turn))
+                if r is None:
+                    out.probes["unscored"] += 1
+                elif r.status in ("probe_failed", "judge_failed"):
+                    out.probes["failed"] += 1
+                    role = "probe" if r.status == "probe_failed" else "profile_judge"
+                    if r.error and role not in out.errors:
+                        out.errors[role] = r.error
+                elif r.status == "unreadable":
+                    out.probes["unreadable"] += 1
     return out
 
 

@@ -8,17 +8,19 @@ from aloe_bench.errors import AloeBenchWarning
 from aloe_bench.evaluation.config import EvalConfig
 from aloe_bench.evaluation.status import assess, status_of
 from aloe_bench.metrics import RunData
-from aloe_bench.records import Conversation, RunSpec, RunSummary, TurnScore, Usage
+from aloe_bench.records import Conversation, ProbeRecord, RunSpec, RunSummary, TurnScore, Usage
 from aloe_bench.secrets import redact_text
 
 
 def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scores: list[TurnScore],
-              usage: dict[str, Usage], host, run_dir: str) -> RunSummary:
+              usage: dict[str, Usage], host, run_dir: str, probes: list[ProbeRecord] | None = None) -> RunSummary:
     """Compute every registered metric, the run's status and failure counts, and build its summary.
 
     ``convs`` are rebuilt with their failed last turns kept and ``scores`` hold one record per
     (conversation, turn, sample). A plugin metric that raises becomes a warning and an
     ``{"error": ...}`` entry under its name in ``extra``: one broken plugin never costs a run.
+    A run with a profile measurement (``config.profile_source``) also gets PF1(k) and its
+    figures from ``probes`` (the last record per (conversation, turn); None reads as none stored).
     """
     data = RunData(conversations=convs, scores=scores, turns=config.turns)
     align = host.metrics.get("alignment").callable()(data, resamples=config.bootstrap, seed=config.seed)
@@ -33,9 +35,20 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
                 warnings.warn(f"metric {entry.name!r} (from {plugin}) failed and was skipped: {message}",
                               AloeBenchWarning, stacklevel=2)
                 extra[entry.name] = {"error": message}
-    failures = assess(convs, scores, config.turns, config.judge_samples)
+    profile: dict = {}
+    measured = config.profile_source is not None
+    if measured:
+        from aloe_bench.metrics import profile_metrics
+
+        profile = profile_metrics(probes or [], convs, config.turns, resamples=config.bootstrap, seed=config.seed)
+        align["ci"] = {**align["ci"], **profile.pop("ci")}
+        profile["pf1_source"] = config.profile_source
+        if config.reply_format != "plain":
+            profile["reply_malformed"] = sum(t.status == "ok" and t.malformed is not None
+                                             for c in convs for t in c.turns)
+    failures = assess(convs, scores, config.turns, config.judge_samples, probes=(probes or []) if measured else None)
     return RunSummary(run_dir=run_dir, model=redact_text(config.model), user=redact_text(config.user),
                       judge=redact_text(config.judge), judge_mode=config.judge_mode,
                       personas_source=redact_text(config.personas), personas_count=len(convs),
                       turns=config.turns, status=status_of(failures), failures=failures, usage=usage,
-                      components=spec.components, extra=extra, **align)
+                      components=spec.components, extra=extra, **align, **profile)

@@ -16,8 +16,9 @@ from typing import Any, Sequence
 from aloe_bench.components import ChatModel, GenerationParams, PairRequest, PairVerdict
 from aloe_bench.errors import ConfigError
 from aloe_bench.prompts import load_prompt, prompt_hash, render
+from aloe_bench.protocols.asking import ask_until_readable
 from aloe_bench.protocols.judges import format_history
-from aloe_bench.records import Message, Usage
+from aloe_bench.records import Message
 
 PROMPTS = {"turn": "pair_judge_aloe_turn.v1", "history": "pair_judge_aloe_history.v1"}
 RETRY_PROMPT = "pair_judge_retry.v1"
@@ -181,37 +182,12 @@ class AloePairwiseJudge:
         """One verdict per request. An unreadable answer is re-asked (the answer and the retry
         prompt are appended, the seed moves on); a failed call is asked again. After the last
         attempt: winner None, with ``error`` set only when the last call failed."""
-        convs = [self.build_messages(r) for r in requests]
-        verdicts: list[PairVerdict | None] = [None] * len(convs)
-        usage = [Usage() for _ in convs]
-        raws: list[str] = [""] * len(convs)
-        errors: list[str | None] = [None] * len(convs)
-        todo = list(range(len(convs)))
-        for attempt in range(1, self.max_retries + 2):
-            seed = None if self.params.seed is None else self.params.seed + attempt - 1
-            params = self.params.model_copy(update={"seed": seed})
-            replies = await self.backend.agenerate([convs[i] for i in todo], params)
-            again = []
-            for i, rep in zip(todo, replies):
-                usage[i].add(rep.usage())
-                raws[i] = rep.text if rep.ok else f"(error: {rep.error})"
-                errors[i] = None if rep.ok else rep.error
-                winner = parse_pair_verdict(rep.text) if rep.ok else None
-                if winner is not None:
-                    verdicts[i] = PairVerdict(winner=winner, rationale=split_pair_rationale(rep.text), raw=rep.text,
-                                              attempts=attempt, usage=usage[i])
-                    continue
-                if rep.ok:
-                    convs[i] = convs[i] + [Message(role="assistant", content=rep.text or "(empty)"),
-                                           Message(role="user", content=load_prompt(RETRY_PROMPT).strip())]
-                again.append(i)
-            todo = again
-            if not todo:
-                break
-        for i in todo:  # still no winner: a failed last call is retried on resume, an unreadable answer is not
-            verdicts[i] = PairVerdict(winner=None, raw=raws[i], attempts=self.max_retries + 1, usage=usage[i],
-                                      error=errors[i])
-        return [v for v in verdicts if v is not None]
+        retry = load_prompt(RETRY_PROMPT).strip()
+        answers = await ask_until_readable(self.backend, [self.build_messages(r) for r in requests], self.params,
+                                           self.max_retries, parse=lambda _, text: parse_pair_verdict(text),
+                                           retry=lambda _: retry)
+        return [PairVerdict(winner=a.value, rationale=split_pair_rationale(a.raw) if a.value else "", raw=a.raw,
+                            attempts=a.attempts, usage=a.usage, error=a.error) for a in answers]
 
     def describe(self) -> dict[str, Any]:
         """Spec, options and prompt hashes for run.json."""

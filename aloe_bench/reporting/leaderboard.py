@@ -2,17 +2,19 @@
 
 :func:`leaderboard_rows` turns results (see :mod:`aloe_bench.reporting.results`) into one plain dict
 per run, sorted by Average AL, plus notes. Runs are ranked only against runs of the same
-*protocol* (user simulator, judge, judge mode, persona set, turns, prompt versions): when the
-runs given use several protocols, every row carries its protocol letter, ranks restart per
-protocol (``A1``, ``A2``, ``B1``) and a note names the differing settings, instead of ranking
-runs that cannot be compared silently together.
+*protocol* (user simulator, judge, judge mode, persona set, turns, prompt versions, the model's
+reply format and whether a profile probe ran): when the runs given use several protocols, every
+row carries its protocol letter, ranks restart per protocol (``A1``, ``A2``, ``B1``) and a note
+names the differing settings, instead of ranking runs that cannot be compared silently together.
+Runs with a profile measurement show their Average PF1 (``pf1_avg``) in a PF1 column.
 
 Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
 
     rank (str), run, model, user, judge, judge_mode, personas, personas_count, turns,
     avg, avg_low, avg_high, ir, ir_low, ir_high, n_ir, r2, al_first, al_last,
     reply_words, cost, missing, status, demo_quality (bool), extra (dict: the plugin metrics of
-    the run's summary, by metric name), protocol, comparable (bool)
+    the run's summary, by metric name), protocol, comparable (bool), pf1_avg, pf1_avg_low,
+    pf1_avg_high (None for runs without a profile measurement)
 
 ``status`` is the run's ``complete`` / ``incomplete`` / ``unknown``; only complete runs get a
 rank (``—`` otherwise).
@@ -35,7 +37,8 @@ from aloe_bench.reporting.results import RunResult
 
 ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas", "personas_count", "turns",
               "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",
-              "reply_words", "cost", "missing", "status", "demo_quality", "extra", "protocol", "comparable")
+              "reply_words", "cost", "missing", "status", "demo_quality", "extra", "protocol", "comparable",
+              "pf1_avg", "pf1_avg_low", "pf1_avg_high")
 
 #: Settings that must match for two runs to be ranked together, with their display names.
 PROTOCOL_FIELDS = {
@@ -43,7 +46,7 @@ PROTOCOL_FIELDS = {
     "judge": "judge", "judge_protocol": "judge protocol", "judge_mode": "judge mode",
     "judge_prompts": "judge prompts",
     "personas": "persona source", "personas_count": "persona count", "personas_hash": "persona contents",
-    "turns": "turns",
+    "turns": "turns", "reply_format": "reply format", "profile_probe": "profile probe",
 }
 
 def is_demo(result: RunResult) -> bool:
@@ -68,7 +71,37 @@ def protocol_of(result: RunResult) -> dict[str, Any]:
         "judge_prompts": dict(sorted(judge.prompt_hashes.items())) if judge else {},
         "personas": s.personas_source, "personas_count": s.personas_count,
         "personas_hash": result.spec.personas_hash, "turns": s.turns,
+        "reply_format": _reply_format(result), "profile_probe": _probe(result),
     }
+
+
+def _reply_format(result: RunResult) -> str:
+    """``plain``, or the reply format with its model history and prompt hash (``rlpa, history
+    latest, prompt 1a2b...``)."""
+    rf = result.spec.reply_format
+    if not rf:
+        return "plain"
+    return f"{rf.get('name')}, history {rf.get('history')}, prompt {rf.get('prompt_hash')}"
+
+
+def _probe(result: RunResult) -> str:
+    """``off``, or ``on`` with the probe prompt's hash (the probe adds side calls, never dialogue)."""
+    profile = result.spec.profile or {}
+    if profile.get("source") != "probe":
+        return "off"
+    return f"on, prompt {profile.get('probe_prompt_hash')}"
+
+
+def pf1_scoring(result: RunResult) -> dict[str, Any] | None:
+    """What a run's PF1 values depend on besides the model: the coverage judge (spec, protocol,
+    prompt hashes) and where the golden facts came from; None without a profile measurement."""
+    if result.summary.pf1_source is None:
+        return None
+    judge = next((c for c in result.summary.components if c.role == "profile_judge"), None)
+    facts = (result.spec.profile or {}).get("facts") or {}
+    return {"judge": judge.spec if judge else None, "protocol": judge.kind if judge else None,
+            "prompts": dict(sorted(judge.prompt_hashes.items())) if judge else {},
+            "facts_file": facts.get("file_sha256"), "origins": facts.get("origins")}
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -78,7 +111,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def _row(result: RunResult) -> dict[str, Any]:
     s = result.summary
-    avg_ci, ir_ci = s.ci.get("avg"), s.ci.get("ir")
+    avg_ci, ir_ci, pf1_ci = s.ci.get("avg"), s.ci.get("ir"), s.ci.get("pf1_avg")
     scored = [a for a in s.al if a is not None]
     return {
         "rank": "", "run": result.name, "model": s.model, "user": s.user, "judge": s.judge,
@@ -93,13 +126,20 @@ def _row(result: RunResult) -> dict[str, Any]:
         "missing": sum(s.missing), "status": s.status, "demo_quality": is_demo(result),
         "extra": {k: v for k, v in s.extra.items() if k != "reply_length"},
         "protocol": "A", "comparable": True,
+        "pf1_avg": s.pf1_avg, "pf1_avg_low": pf1_ci.low if pf1_ci else None,
+        "pf1_avg_high": pf1_ci.high if pf1_ci else None,
         "_scored_turns": len(scored),
     }
 
 
 def _describe(protocol: dict[str, Any]) -> str:
+    extra = ""
+    if protocol.get("reply_format", "plain") != "plain":
+        extra += f", reply format {protocol['reply_format']}"
+    if protocol.get("profile_probe", "off") != "off":
+        extra += f", profile probe {protocol['profile_probe']}"
     return (f"user {protocol['user']}, judge {protocol['judge']} ({protocol['judge_mode']} mode), "
-            f"personas {protocol['personas']} x{protocol['personas_count']}, {protocol['turns']} turns")
+            f"personas {protocol['personas']} x{protocol['personas_count']}, {protocol['turns']} turns{extra}")
 
 
 def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -165,6 +205,12 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
         notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
+    scorings = {r.name: pf1_scoring(r) for r in ranked if pf1_scoring(r) is not None}
+    if len({json.dumps(v, sort_keys=True) for v in scorings.values()}) > 1:
+        notes.append("PF1 of these runs was scored by different coverage judges or golden facts, so their PF1 "
+                     "values are not comparable: " + "; ".join(
+                         f"{name}: judge {v['judge']} ({v['protocol']}), facts {_short(v['origins'])}"
+                         for name, v in scorings.items()) + ".")
     for result in unranked:  # shown when asked for, marked, never ranked with complete runs
         row = _row(result)
         row.update(rank="—", protocol="—", comparable=False)
@@ -214,7 +260,16 @@ def display_columns(rows: list[dict[str, Any]]) -> list[tuple[str, Callable[[dic
         ("Words/reply", lambda r: num(r["reply_words"], 1)),
         ("Cost ($)", lambda r: num(r["cost"], 2)),
     ]
+    if has_pf1(rows):  # after AL(K): the profile-inference figure beside the alignment ones
+        cols.insert(12, ("PF1 [95% CI]", lambda r: with_ci(r.get("pf1_avg"), r.get("pf1_avg_low"),
+                                                           r.get("pf1_avg_high"), 3)))
     return cols
+
+
+def has_pf1(rows: list[dict[str, Any]]) -> bool:
+    """True when any row has an Average PF1 (a run with a profile measurement): the formats then
+    show a PF1 column."""
+    return any(r.get("pf1_avg") is not None for r in rows)
 
 
 # -- renderers ------------------------------------------------------------------------------
@@ -274,7 +329,7 @@ ul.notes{color:#555;max-width:70rem}
 
 #: Columns shown as numbers (right-aligned, never wrapped); the others are names that may wrap.
 NUMERIC_COLUMNS = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply",
-                   "Cost ($)"}
+                   "Cost ($)", "PF1 [95% CI]"}
 
 
 def _breakable(text: str) -> str:
@@ -340,18 +395,22 @@ def render_latex(rows: list[dict[str, Any]], notes: list[str]) -> str:
             s = f"\\textbf{{{num(r['avg'], 2)}}}" + s[len(num(r["avg"], 2)):]
         return s
 
+    pf1 = has_pf1(rows)
     header = ["\\#", "Model", "User sim.", "Judge", "Personas", "$K$", "Average", "IR", "N-IR", "$R^2$",
-              "AL(1)", "AL($K$)", "Words", "Cost (\\$)"]
+              "AL(1)", "AL($K$)"] + (["PF1"] if pf1 else []) + ["Words", "Cost (\\$)"]
     lines = ["% aloe-bench leaderboard; needs \\usepackage{booktabs}",
-             "\\begin{tabular}{r" + "l" * 4 + "r" * 9 + "}", "\\toprule", " & ".join(header) + " \\\\", "\\midrule"]
+             "\\begin{tabular}{r" + "l" * 4 + "r" * (10 if pf1 else 9) + "}", "\\toprule",
+             " & ".join(header) + " \\\\", "\\midrule"]
     for r in rows:
         cells = [latex_escape(r["rank"]), latex_escape(r["model"]), latex_escape(r["user"]),
                  latex_escape(f"{r['judge']} ({r['judge_mode']})"),
                  latex_escape(f"{r['personas']} ({r['personas_count']})"), str(r["turns"]), avg_cell(r),
                  ci(r["ir"], r["ir_low"], r["ir_high"], 3), latex_escape(num(r["n_ir"], 3)),
                  latex_escape(num(r["r2"], 3)), latex_escape(num(r["al_first"], 2)),
-                 latex_escape(num(r["al_last"], 2)), latex_escape(num(r["reply_words"], 1)),
-                 latex_escape(num(r["cost"], 2))]
+                 latex_escape(num(r["al_last"], 2))]
+        if pf1:
+            cells.append(ci(r.get("pf1_avg"), r.get("pf1_avg_low"), r.get("pf1_avg_high"), 3))
+        cells += [latex_escape(num(r["reply_words"], 1)), latex_escape(num(r["cost"], 2))]
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     lines += [f"% {n}" for n in notes]

@@ -1,5 +1,5 @@
-"""Paper-ready figures: AL(k) curves of several runs with confidence bands, and a per-persona
-score heatmap of one run. PNG (200 dpi), SVG or PDF, chosen by the file suffix.
+"""Paper-ready figures: AL(k) curves of several runs with confidence bands (and PF1(k) curves of
+runs with a profile measurement), and a per-persona score heatmap of one run. PNG (200 dpi), SVG or PDF, chosen by the file suffix.
 
 matplotlib is optional: it is imported inside the functions, never through pyplot (no display,
 no global backend switch), and a missing install is a :class:`MissingDependencyError` that says
@@ -67,6 +67,33 @@ def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None 
     them is drawn as a line only. ``ylim=None`` fits the y axis to the data instead of the 1-5
     score range.
     """
+    return _curves(results, curve=lambda r: r.summary.al, avg=lambda r: r.summary.avg, band=lambda r: r.turn_ci(),
+                   has_band=lambda r: r.matrix is not None, ylabel="AL(k): mean judge score", avg_name="avg",
+                   labels=labels, ylim=ylim, title=title, bands=bands)
+
+
+def pf1_curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None = None,
+                      ylim: tuple[float, float] | None = (0.0, 1.0), title: str | None = None,
+                      bands: bool = True) -> "Figure":
+    """PF1(k) (mean profile F1 per turn: how much of the user the model has understood after k
+    turns) of each result that has a profile measurement, with its per-turn 95% bootstrap band
+    (from the run's probes.jsonl; a line only without it). Results without PF1 are left out;
+    none with it is a :class:`ConfigError`."""
+    results = [r for r in results if r.has_pf1]
+    if not results:
+        raise ConfigError("None of these runs measured profile inference (no PF1).",
+                          "Run `aloe-bench evaluate` with --profile-probe or --reply-format rlpa.")
+    return _curves(results, curve=lambda r: r.summary.pf1 or [], avg=lambda r: r.summary.pf1_avg,
+                   band=lambda r: r.pf1_turn_ci(), has_band=lambda r: r.store.probes_path.is_file(),
+                   ylabel="PF1(k): mean profile F1", avg_name="PF1 avg", labels=labels, ylim=ylim, title=title,
+                   bands=bands)
+
+
+def _curves(results: Sequence[RunResult], *, curve, avg, band, has_band, ylabel: str, avg_name: str,
+            labels: Sequence[str] | None, ylim: tuple[float, float] | None, title: str | None,
+            bands: bool) -> "Figure":
+    """One curve per result (``curve(result)``: a value per turn) on shared axes, with its band
+    (``band(result)``: per-turn low and high) and its mean (``avg(result)``) in the legend."""
     if not results:
         raise ConfigError("No runs to plot.")
     matplotlib = require_matplotlib()
@@ -80,20 +107,23 @@ def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None 
         for i, (r, label) in enumerate(zip(results, labels)):
             s = r.summary
             ks = np.arange(1, s.turns + 1)
-            al = np.array([np.nan if v is None else v for v in s.al], dtype=float)
+            values = list(curve(r))[: s.turns]
+            values += [None] * (s.turns - len(values))
+            ys = np.array([np.nan if v is None else v for v in values], dtype=float)
             color = colors[i % len(colors)]
             style = _LINESTYLES[(i // len(colors)) % len(_LINESTYLES)]
-            avg = f" — avg {s.avg:.2f}" if s.avg is not None else ""
-            ax.plot(ks, al, linestyle=style, marker=_MARKERS[i % len(_MARKERS)], markersize=4, linewidth=1.6,
-                    color=color, label=_plain(f"{label}{avg}"), zorder=3)
+            mean = avg(r)
+            note = f" — {avg_name} {mean:.2f}" if mean is not None else ""
+            ax.plot(ks, ys, linestyle=style, marker=_MARKERS[i % len(_MARKERS)], markersize=4, linewidth=1.6,
+                    color=color, label=_plain(f"{label}{note}"), zorder=3)
             if bands:
-                low, high = r.turn_ci()
+                low, high = band(r)
                 lo = np.array([np.nan if v is None else v for v in low], dtype=float)
                 hi = np.array([np.nan if v is None else v for v in high], dtype=float)
                 if not np.all(np.isnan(lo)):
                     ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0, zorder=2)
         ax.set_xlabel("Turn k")
-        ax.set_ylabel("AL(k): mean judge score")
+        ax.set_ylabel(ylabel)
         ax.set_xticks(np.arange(1, kmax + 1))
         ax.set_xlim(0.7, kmax + 0.3)
         if ylim is not None:
@@ -105,9 +135,10 @@ def curves_figure(results: Sequence[RunResult], *, labels: Sequence[str] | None 
         # beneath the axes, outside them, so it never covers curves (low scores lie where an
         # inside legend would go); the band note is its title, outside the data too.
         handles, texts = ax.get_legend_handles_labels()
-        rank = sorted(range(len(results)), key=lambda i: -(results[i].summary.avg or float("-inf")))
+        rank = sorted(range(len(results)), key=lambda i: -(avg(results[i]) if avg(results[i]) is not None
+                                                           else float("-inf")))
         band_note = "shaded: 95% bootstrap CI over personas" if bands and any(
-            r.matrix is not None for r in results) else None
+            has_band(r) for r in results) else None
         legend = fig.legend([handles[i] for i in rank], [texts[i] for i in rank], loc="outside lower center",
                             ncol=_legend_columns(len(results)), frameon=False, title=band_note,
                             title_fontsize=7.5)
@@ -190,6 +221,12 @@ def figure_bytes(fig: "Figure", fmt: str = "svg") -> bytes:
 def plot_curves(results: Sequence[RunResult], paths: Sequence[str | Path], **options) -> list[Path]:
     """Draw :func:`curves_figure` once and write it to every path in ``paths``."""
     fig = curves_figure(results, **options)
+    return [save_figure(fig, p) for p in paths]
+
+
+def plot_pf1_curves(results: Sequence[RunResult], paths: Sequence[str | Path], **options) -> list[Path]:
+    """Draw :func:`pf1_curves_figure` once and write it to every path in ``paths``."""
+    fig = pf1_curves_figure(results, **options)
     return [save_figure(fig, p) for p in paths]
 
 

@@ -2,7 +2,10 @@
 
 The page holds a summary (metric cards, AL(k) per turn), the alignment curve and the
 per-persona heatmap (SVG embedded as ``data:`` images), the run's setup, and a transcript
-browser (persona, every turn, judge score and rationale). Nothing is loaded from the network.
+browser (persona, every turn, judge score and rationale). A run with a profile measurement
+(``--profile-probe``, ``--reply-format rlpa``) also gets its PF1(k) curve beside the alignment
+curve, PF1 in the cards and the per-turn table, and each turn's inferred profile in the browser.
+Nothing is loaded from the network.
 
 Safety: every text from models, simulators, judges and persona files is escaped. Server-side
 parts go through :func:`html.escape`; the transcripts travel as JSON inside a
@@ -81,6 +84,15 @@ def _cards(result: RunResult) -> str:
     rng = max(scored) - min(scored) if scored else None
     words = [w for w in s.reply_length if w is not None]
     cost = sum(u.cost for u in s.usage.values()) if s.usage else None
+    pf1 = []
+    if s.pf1 is not None:
+        source = "probe after each turn" if s.pf1_source == "probe" else "profiles in the replies"
+        pf1 = [_card("Average PF1", num(s.pf1_avg, 3), ci_text(s.ci.get("pf1_avg"), 3) or source),
+               _card("PF1(1) → PF1(K)", f"{num(s.pf1[0] if s.pf1 else None, 2)} → "
+                                        f"{num(s.pf1[-1] if s.pf1 else None, 2)}",
+                     f"slope {num(s.pf1_ir, 3)}"),
+               _card("Malformed profiles", str(s.pf1_malformed or 0),
+                     "counted as F1 0" + (f"; {s.reply_malformed} malformed replies" if s.reply_malformed else ""))]
     return "".join([
         _card("Average AL", num(s.avg, 2), ci_text(avg_ci, 2)),
         _card("IR (slope)", num(s.ir, 3), ci_text(ir_ci, 3)),
@@ -93,22 +105,37 @@ def _cards(result: RunResult) -> str:
         _card("Missing scores", str(sum(s.missing))),
         _card("Words / reply", num(sum(words) / len(words) if words else None, 1)),
         _card("Cost", f"${cost:.2f}" if cost is not None else "—"),
+        *pf1,
     ])
 
 
 def _turn_table(result: RunResult) -> str:
     s = result.summary
     low, high = result.turn_ci()
+    pf1 = s.pf1 is not None
+    plow, phigh = result.pf1_turn_ci() if pf1 else ([], [])
+
+    def at(values, k):
+        return values[k] if values is not None and k < len(values) else None
+
     rows = []
     for k in range(s.turns):
         length = s.reply_length[k] if k < len(s.reply_length) else None
         ci = f"[{num(low[k], 2)}, {num(high[k], 2)}]" if low[k] is not None else "—"
+        extra = ""
+        if pf1:
+            pci = f"[{num(plow[k], 2)}, {num(phigh[k], 2)}]" if at(plow, k) is not None else "—"
+            extra = (f'<td class="n">{num(at(s.pf1, k), 3)}</td><td class="n">{pci}</td>'
+                     f'<td class="n">{num(at(s.pf1_precision, k), 3)}</td><td class="n">{num(at(s.pf1_recall, k), 3)}</td>'
+                     f'<td class="n">{at(s.pf1_n, k) if at(s.pf1_n, k) is not None else "—"}</td>')
         rows.append(f'<tr><td class="n">{k + 1}</td><td class="n">{num(s.al[k], 2)}</td><td class="n">{ci}</td>'
                     f'<td class="n">{s.n[k]}</td><td class="n">{s.missing[k]}</td>'
-                    f'<td class="n">{num(length, 1)}</td></tr>')
+                    f'<td class="n">{num(length, 1)}</td>{extra}</tr>')
+    head = ('<th class="n">PF1(k)</th><th class="n">PF1 95% CI</th><th class="n">Precision</th>'
+            '<th class="n">Recall</th><th class="n">Profiles</th>') if pf1 else ""
     return ('<div class="scroll"><table class="turns"><thead><tr><th class="n">Turn k</th><th class="n">AL(k)</th>'
             '<th class="n">95% CI</th><th class="n">N(k)</th><th class="n">Missing</th>'
-            '<th class="n">Words / reply</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
+            f'<th class="n">Words / reply</th>{head}</tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
 
 
 def _kv_table(pairs: Sequence[tuple[str, str]]) -> str:
@@ -194,6 +221,19 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
         t = index.get((sc.conversation_id, sc.turn))
         if t is not None:
             t["scores"].append({"s": sc.score, "r": sc.rationale or sc.raw, "sample": sc.sample})
+    for turn in turns:  # an rlpa output, whole, and its format problem (its profile is shown with the probes)
+        t = index.get((turn.conversation_id, turn.turn))
+        if t is not None and turn.output is not None:
+            t["output"] = turn.output
+        if t is not None and turn.malformed:
+            t["malformed"] = turn.malformed
+    if result.has_pf1 and result.store.probes_path.is_file():
+        for r in result.store.read_probes()[0]:
+            t = index.get((r.conversation_id, r.turn))
+            if t is not None:
+                t["profile"] = {"source": r.source, "status": r.status, "lines": r.inferred, "f1": r.f1,
+                                "covered": r.covered, "golden": r.golden, "malformed": r.malformed,
+                                "error": redact_text(r.error) if r.error else None}
     order = {pid: i for i, pid in enumerate(personas)}
     convs = sorted(by_conv.values(), key=lambda c: (order.get(c["persona"], len(order)), c["persona"]))
     for c in convs:
@@ -221,7 +261,7 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
                  compare: Sequence[str | Path] = ()) -> HtmlReport:
     """Render the report of the run in ``path`` (``judgement`` picks a re-scoring; ``compare``
     adds other runs' curves to the alignment chart and a leaderboard of them all)."""
-    from aloe_bench.reporting.plots import curves_figure, figure_bytes, heatmap_figure
+    from aloe_bench.reporting.plots import curves_figure, figure_bytes, heatmap_figure, pf1_curves_figure
 
     result = load_result(path, judgement)
     data, warnings = transcript_data(result, host)  # reads the run's own (unredacted) persona source
@@ -234,6 +274,15 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
     curve = _img(figure_bytes(curves_figure(curve_runs)), f"AL(k) curve of {s.model}",
                  "Mean judge score per turn; shaded: 95% bootstrap interval over personas."
                  if result.matrix is not None else "Mean judge score per turn.", "curve")
+    if result.has_pf1:  # PF1(k) beside AL(k): how much of the user the model has understood
+        how = ("asked by a probe after each turn" if s.pf1_source == "probe"
+               else "written by the model with each reply")
+        pf1 = _img(figure_bytes(pf1_curves_figure(curve_runs)), f"PF1(k) curve of {s.model}",
+                   f"Mean profile F1 per turn (the model's inferred profile, {how}, against the persona's golden "
+                   "facts); shaded: 95% bootstrap interval over personas.", "curve pf1")
+        curve = f'<div class="curves">{curve}{pf1}</div>'
+    elif any(r.has_pf1 for r in others):
+        warnings.append(f"{result.name} has no profile measurement: no PF1(k) curve.")
     if result.matrix is not None and result.matrix.values.size:
         heat = _img(figure_bytes(heatmap_figure(result)), f"Per-persona scores of {s.model}",
                     "Judge score per persona and turn (mean over judge samples); grey: no score.", "heat")
@@ -269,6 +318,7 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
         "BANNERS": "".join(f'<p class="banner warn">{html.escape(b)}</p>' for b in banners),
         "CARDS": _cards(result), "TURN_TABLE": _turn_table(result), "COMPARE_TABLE": compare_html,
         "CURVE": curve, "HEATMAP": heat, "SETUP": _setup(result),
+        "CURVE_TITLE": "Alignment and profile-inference curves" if result.has_pf1 else "Alignment curve",
         "RUN_NAME": html.escape(result.name), "DATA": script_json(data), "JS": js,
     })
     return HtmlReport(page, warnings)

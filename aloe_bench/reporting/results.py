@@ -111,6 +111,7 @@ class RunResult:
     matrix: ScoreMatrix | None = None
     judgement: str | None = None
     _ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
+    _pf1_ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -146,6 +147,36 @@ class RunResult:
             else:
                 self._ci = self.matrix.turn_ci(seed=self.spec.seed)
         return self._ci
+
+    @property
+    def has_pf1(self) -> bool:
+        """True for a run with a profile measurement (its summary holds PF1(k))."""
+        return self.summary.pf1 is not None
+
+    def pf1_matrix(self) -> ScoreMatrix | None:
+        """Profile F1 per conversation (rows) and turn, from the run's probes.jsonl (the last
+        record of each (conversation, turn); NaN where none was scored); None without that file
+        (no profile measurement, or published results that keep summaries only)."""
+        if not self.has_pf1 or not self.store.probes_path.is_file():
+            return None
+        from aloe_bench.metrics import profile_matrix
+
+        with _reading(self.store.probes_path):
+            records = self.store.read_probes()[0]
+        order: dict[str, str] = {}
+        for r in records:
+            order.setdefault(r.conversation_id, r.persona_id)
+        values = profile_matrix(records, {cid: i for i, cid in enumerate(order)}, self.summary.turns)
+        return ScoreMatrix(list(order), list(order.values()), values)
+
+    def pf1_turn_ci(self) -> tuple[list[float | None], list[float | None]]:
+        """Per-turn 95% interval of PF1(k), bootstrapped over conversations like :meth:`turn_ci`
+        (all None without probes.jsonl)."""
+        if self._pf1_ci is None:
+            m = self.pf1_matrix()
+            none = ([None] * self.summary.turns, [None] * self.summary.turns)
+            self._pf1_ci = none if m is None else m.turn_ci(seed=self.spec.seed)
+        return self._pf1_ci
 
     def has_transcripts(self) -> bool:
         """True when the folder still holds its transcripts (published results do not)."""

@@ -16,6 +16,9 @@ from typing import Callable, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, Reply
 from aloe_bench.hookspecs import hookimpl
+from aloe_bench.personas.facts import FACTS_MARKER
+from aloe_bench.protocols.coverage import COVERAGE_MARKER
+from aloe_bench.protocols.engagement import ENGAGEMENT_MARKER
 from aloe_bench.protocols.induction import INDUCTION_MARKER
 from aloe_bench.protocols.pairwise import PAIR_MARKER
 from aloe_bench.records import Message
@@ -28,16 +31,47 @@ PAIR_MARKERS = (PAIR_MARKER,)
 INDUCTION_MARKERS = (INDUCTION_MARKER,)
 
 
+#: Text of the ``--profile-probe`` question (aloe_bench/prompts/profile_probe.v1.txt).
+PROBE_MARKERS = ("what have you learned about me so far",)
+
+
 def _digest(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def _profile_answer(last: str, messages: Sequence[Message]) -> str | None:
+    """Answers of the profile prompts: facts extraction, the coverage count, the engagement
+    verdict, the probe and an RLPA-instructed reply; None for any other prompt."""
+    if FACTS_MARKER in last:
+        return "\n".join(f"- Scripted fact {(_digest(last) + i) % 991}" for i in range(3))
+    if COVERAGE_MARKER in last:
+        golden = sum(1 for line in last.splitlines() if line[:1].isdigit() and ". " in line[:5])
+        return str(_digest(last) % (max(golden, 0) + 1))
+    if ENGAGEMENT_MARKER in last:
+        return "yes" if _digest(last) % 3 else "no"
+    if any(marker in last for marker in PROBE_MARKERS):
+        return f"<profile>\n- Scripted fact {_digest(last) % 991}\n</profile>"
+    first = messages[0] if messages else None
+    if first is not None and first.role == "system" and "<profile>" in first.content and "<response>" in first.content:
+        digest = hashlib.sha256("\x1f".join(m.content for m in messages).encode()).hexdigest()[:8]
+        return (f"<profile>\n- Scripted fact {int(digest, 16) % 991}\n</profile>\n"
+                f"<response>Scripted message {digest} about: {last[:40].strip()}</response>")
+    return None
 
 
 def default_script(messages: Sequence[Message]) -> str:
     """Deterministic stand-in answers: a pairwise-judge prompt gets ``A``, ``B`` or ``tie``
     (mostly A or B) with a rationale line, an induction prompt a ``Profile: ...`` and a
-    ``Personality: ...`` line, a judge prompt a score, anything else a short line derived from
-    the last message. Every answer is a function of the prompt."""
+    ``Personality: ...`` line, a judge prompt a score; a facts-extraction prompt three fact
+    lines, a coverage prompt a count up to the golden facts listed, an engagement prompt
+    ``yes`` or ``no``, the profile probe a one-fact ``<profile>``, a chat under an RLPA
+    instruction (a system message asking for ``<profile>`` and ``<response>``) both sections;
+    anything else a short line derived from the last message. Every answer is a function of the
+    prompt."""
     last = messages[-1].content if messages else ""
+    profile_answer = _profile_answer(last, messages)
+    if profile_answer is not None:
+        return profile_answer
     if any(marker in last for marker in PAIR_MARKERS):
         pick = _digest(last) % 10
         winner = "A" if pick < 5 else "B" if pick < 9 else "tie"

@@ -95,6 +95,29 @@
         j.appendChild(el("span", "rationale", (t.scores.length > 1 ? "[sample " + s.sample + "] " : "") + text));
         box.appendChild(j);
       });
+      if (t.malformed) box.appendChild(el("p", "err", "Malformed output (" + t.malformed + "): the user and the judge saw its response, or its text without the profile and the tags."));
+      if (t.output !== undefined && t.output !== null) {
+        var whole = el("details", "output");
+        whole.appendChild(el("summary", null, "The model's whole output (the user and the judge saw only the response)"));
+        whole.appendChild(el("pre", null, t.output));
+        box.appendChild(whole);
+      }
+      if (t.profile) {
+        var p = t.profile;
+        var pb = el("div", "profile");
+        var head = "Inferred profile (" + (p.source === "probe" ? "probe" : "from the reply") + ")";
+        if (p.status === "ok") head += " \u00b7 F1 " + fmt(p.f1, 2) + " \u00b7 covers " + p.covered + " of " + p.golden + " golden facts";
+        else if (p.status === "malformed") head += " \u00b7 malformed (" + (p.malformed || "no profile") + "): F1 0";
+        else if (p.status === "unreadable") head += " \u00b7 coverage count unreadable (left out of PF1)";
+        else head += " \u00b7 " + p.status.replace("_", " ") + (p.error ? ": " + p.error : "");
+        pb.appendChild(el("b", null, head));
+        if (p.lines && p.lines.length) {
+          var ul = el("ul");
+          p.lines.forEach(function (line) { ul.appendChild(el("li", null, line)); });
+          pb.appendChild(ul);
+        } else if (p.lines) pb.appendChild(el("div", "muted", "(empty: nothing inferred yet)"));
+        box.appendChild(pb);
+      }
       view.appendChild(box);
     });
     if (history.replaceState) history.replaceState(null, "", "#conv=" + encodeURIComponent(c.id));

@@ -185,6 +185,29 @@ def aloe_register_embedders(register):
     register("fake-hash", HashEmbedder, description="Character histogram embedder")
 
 
+class LengthReward:
+    """A reward that needs no model: the reply's length in words over ``per`` (at most 1.0)."""
+
+    name = "fake-length"
+
+    def __init__(self, backend=None, *, per: int = 10):
+        self.per = int(per)
+
+    async def reward(self, requests):
+        from aloe_bench.components import RewardResult
+
+        return [RewardResult(value=min(1.0, len((r.response or "").split()) / self.per),
+                             details={"words": len((r.response or "").split())}) for r in requests]
+
+    def describe(self):
+        return {"kind": self.name, "options": {"per": self.per}, "prompt_hashes": {}}
+
+
+@hookimpl
+def aloe_register_rewards(register):
+    register("fake-length", LengthReward, needs_backend=False, description="Reply length in words / per (option: per)")
+
+
 @hookimpl
 def aloe_register_commands(cli):
     @cli.command("fake-hello")
