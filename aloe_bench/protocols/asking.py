@@ -3,11 +3,14 @@
 - :func:`generate_nonempty`: free text (the simulator, induction, responders, facts extraction):
   an empty reply is asked again as it was.
 - :func:`ask_until_readable`: an answer to parse (the pairwise, coverage and engagement judges):
-  an unreadable answer is appended to the chat with a retry prompt and asked again.
+  an unreadable answer is appended to the chat with a retry prompt and asked again;
+  :func:`json_field` reads the answers that come as a JSON object.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -109,3 +112,24 @@ def numbered(lines: Sequence[str]) -> str:
 def bulleted(lines: Sequence[str], empty: str = "(nothing)") -> str:
     """``- first``, ``- second``, ... one per line (``empty`` when there are none)."""
     return "\n".join(f"- {line}" for line in lines) if lines else empty
+
+
+#: What :func:`json_field` returns when an answer holds no JSON object with one of the keys.
+MISSING: Any = object()
+
+
+def json_field(text: str, keys: Sequence[str]) -> Any:
+    """The value of the first key of the JSON object in ``text`` (``{"winner": "B"}``, possibly
+    inside other text) that is one of ``keys`` (case-insensitive); :data:`MISSING` when the text
+    holds no such object (none, unparsable, not an object, no such key)."""
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        return MISSING
+    try:
+        obj = json.loads(match.group(0))
+    except (json.JSONDecodeError, ValueError):
+        return MISSING
+    if not isinstance(obj, dict):
+        return MISSING
+    wanted = {k.lower() for k in keys}
+    return next((value for key, value in obj.items() if str(key).lower() in wanted), MISSING)

@@ -14,13 +14,12 @@ Unreadable answers are re-asked through :func:`aloe_bench.protocols.asking.ask_u
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, CoverageRequest, CoverageVerdict, GenerationParams
 from aloe_bench.prompts import prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable, bulleted, numbered
+from aloe_bench.protocols.asking import MISSING, ask_until_readable, bulleted, json_field, numbered
 from aloe_bench.records import Message
 
 PROMPT = "coverage_judge.v1"
@@ -57,25 +56,16 @@ def _value(token: str) -> int | None:
 
 def _from_json(text: str) -> int | None | bool:
     """The count of a JSON answer (``{"covered": 3}``); False when the text holds no such JSON."""
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
+    value = json_field(text, _JSON_KEYS)
+    if value is MISSING:
         return False
-    try:
-        obj = json.loads(match.group(0))
-    except (json.JSONDecodeError, ValueError):
-        return False
-    if not isinstance(obj, dict):
-        return False
-    for key, value in obj.items():
-        if str(key).lower() in _JSON_KEYS:
-            if isinstance(value, bool):
-                return None
-            if isinstance(value, int):
-                return value if value >= 0 else None
-            if isinstance(value, str) and re.fullmatch(_COUNT, value.strip(), re.I):
-                return _value(value)
-            return None
-    return False
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and re.fullmatch(_COUNT, value.strip(), re.I):
+        return _value(value)
+    return None
 
 
 def parse_count(text: str, most: int | None = None) -> int | None:

@@ -11,13 +11,12 @@ recorded as missing (keep None), never guessed.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, EngagementRequest, EngagementVerdict, GenerationParams
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable, bulleted
+from aloe_bench.protocols.asking import ask_until_readable, bulleted, json_field
 from aloe_bench.protocols.judges import format_history
 from aloe_bench.records import Message
 
@@ -49,21 +48,11 @@ def _as_decision(text: str) -> bool | None:
 
 
 def _from_json(text: str) -> bool | None:
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
-        return None
-    try:
-        obj = json.loads(match.group(0))
-    except (json.JSONDecodeError, ValueError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    for key, value in obj.items():
-        if str(key).lower() in ("keep", "keep_chatting", "answer", "verdict", "decision", "continue"):
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, (int, str)):
-                return _WORDS.get(str(value).strip().lower())
+    value = json_field(text, ("keep", "keep_chatting", "answer", "verdict", "decision", "continue"))
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, str)):
+        return _WORDS.get(str(value).strip().lower())
     return None
 
 

@@ -9,14 +9,13 @@ Which reply is shown first is the caller's choice (``generate`` randomises it).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, GenerationParams, PairRequest, PairVerdict
 from aloe_bench.errors import ConfigError
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable
+from aloe_bench.protocols.asking import ask_until_readable, json_field
 from aloe_bench.protocols.judges import format_history
 from aloe_bench.records import Message
 
@@ -85,20 +84,8 @@ def _as_label(text: str) -> str | None:
 
 
 def _from_json(text: str) -> str | None:
-    match = re.search(r"\{.*\}", text, re.S)
-    if not match:
-        return None
-    try:
-        obj = json.loads(match.group(0))
-    except (json.JSONDecodeError, ValueError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    for key, value in obj.items():
-        if str(key).lower() in ("winner", "verdict", "answer", "choice", "better", "preferred", "preference"):
-            if isinstance(value, str):
-                return _as_label(value)
-    return None
+    value = json_field(text, ("winner", "verdict", "answer", "choice", "better", "preferred", "preference"))
+    return _as_label(value) if isinstance(value, str) else None
 
 
 def _normalise(label: str) -> str:
