@@ -50,3 +50,13 @@ def with_fake_plugin(fake_plugin_site, monkeypatch) -> Path:
                                                                    os.environ.get("PYTHONPATH", "")])))
     return fake_plugin_site
 
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The project's OpenAI-compatible server on 127.0.0.1, one per test module; a module's tests
+    set its script (tests.helpers.serving) and reach it over HTTP through litellm."""
+    from aloe_bench.testing.openai_server import OpenAICompatServer
+
+    with OpenAICompatServer() as srv:
+        yield srv

@@ -45,3 +45,37 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, 
     if check and proc.returncode != 0:
         raise AssertionError(f"aloe-bench {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@contextmanager
+def serving(server, script) -> Iterator[Any]:
+    """``server`` (a module's :class:`~aloe_bench.testing.openai_server.OpenAICompatServer`) reset,
+    answering with ``script`` and no added latency, for one test; reset again afterwards."""
+    server.reset()
+    server.script = script
+    server.latency = 0
+    try:
+        yield server
+    finally:
+        server.reset()
+        server.script = script
+        server.latency = 0
+
+
+def served_env(server, tmp_path: Path, api_key: str) -> dict[str, str]:
+    """The environment of a CLI run whose ``openai/NAME`` models ``server`` answers: this process's
+    environment without OPENAI_* and ALOE_BENCH_* settings, plus the server's URL and ``api_key``,
+    a cache of its own under ``tmp_path``, offline, no colour."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ALOE_BENCH_"))}
+    env.update(OPENAI_API_BASE=server.base_url, OPENAI_API_KEY=api_key, LITELLM_LOCAL_MODEL_COST_MAP="True",
+               ALOE_BENCH_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", NO_COLOR="1")
+    return env
+
+
+def run_served(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """``aloe-bench ARGS`` under a :func:`served_env` environment: fails the test if the API key shows
+    in the output or the command printed a traceback."""
+    proc = subprocess.run([aloe_bench_exe(), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert env["OPENAI_API_KEY"] not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from aloe_bench.testing.openai_server import GARBAGE_REPLIES, OpenAICompatServer, default_reply
+from aloe_bench.testing.openai_server import GARBAGE_REPLIES, default_reply
 
 API_KEY = "sk-e2e-7c41f0d9a2b84e6f"
 JUDGE_MARK = "Rate the reply"  # in every first-attempt judge prompt, in no other prompt
@@ -60,12 +60,6 @@ def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.Com
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert API_KEY not in proc.stdout + proc.stderr
     return proc
-
-
-@pytest.fixture(scope="module")
-def server():
-    with OpenAICompatServer() as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ import pytest
 from aloe_bench.protocols.induction import INDUCTION_MARKER
 from aloe_bench.protocols.pairwise import PAIR_MARKER
 from aloe_bench.protocols.responders import HINT_MARKER
-from aloe_bench.testing.openai_server import OpenAICompatServer, default_reply
+from aloe_bench.testing.openai_server import default_reply
+from tests.helpers import run_served, served_env, serving
 from tests.test_e2e_litellm import aloe_bench_command
 
 API_KEY = "sk-generate-5e1d7c3b9a2f4e60"
@@ -60,20 +61,10 @@ class Roles:
         return default_reply(messages)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with OpenAICompatServer() as srv:
-        yield srv
-
-
 @pytest.fixture
 def srv(server):
-    server.reset()
-    server.script = Roles()
-    server.latency = 0
-    yield server
-    server.reset()
-    server.latency = 0
+    with serving(server, Roles()) as served:
+        yield served
 
 
 def write_personas(path: Path, fail: bool = False) -> Path:
@@ -91,17 +82,11 @@ def personas_file(tmp_path) -> Path:
 
 @pytest.fixture
 def env(server, tmp_path):
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ALOE_BENCH_"))}
-    out.update(OPENAI_API_BASE=server.base_url, OPENAI_API_KEY=API_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True",
-               ALOE_BENCH_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", NO_COLOR="1")
-    return out
+    return served_env(server, tmp_path, API_KEY)
 
 
 def aloe(env, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*aloe_bench_command(), *args], env=env, capture_output=True, text=True, timeout=timeout)
-    assert API_KEY not in proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_served(env, *args, timeout=timeout)
 
 
 def generate_args(personas_file: Path, out: Path, *extra: str, roles=ROLE_MODELS) -> list[str]:

@@ -8,14 +8,14 @@ project's OpenAI-compatible server on 127.0.0.1, with faults injected on the ser
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from aloe_bench.testing.openai_server import GARBAGE_REPLIES, OpenAICompatServer, default_reply
+from aloe_bench.testing.openai_server import GARBAGE_REPLIES, default_reply
+from tests.helpers import run_served, served_env, serving
 from tests.test_e2e_litellm import aloe_bench_command
 
 API_KEY = "sk-honest-0f3b9c2d7e6a4b1c"
@@ -25,19 +25,10 @@ TURNS = 2
 NO_RETRY = ("--model-option", "max_retries=0", "--user-option", "max_retries=0", "--judge-option", "max_retries=0")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with OpenAICompatServer() as srv:
-        yield srv
-
-
 @pytest.fixture
 def srv(server):
-    server.reset()
-    server.script = default_reply
-    yield server
-    server.reset()
-    server.script = default_reply
+    with serving(server, default_reply) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +44,11 @@ def personas_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(server, tmp_path):
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ALOE_BENCH_"))}
-    out.update(OPENAI_API_BASE=server.base_url, OPENAI_API_KEY=API_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True",
-               ALOE_BENCH_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", NO_COLOR="1")
-    return out
+    return served_env(server, tmp_path, API_KEY)
 
 
 def aloe(env, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*aloe_bench_command(), *args], env=env, capture_output=True, text=True, timeout=timeout)
-    assert API_KEY not in proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_served(env, *args, timeout=timeout)
 
 
 def evaluate(env, personas_file, run_dir, *extra: str) -> subprocess.CompletedProcess:

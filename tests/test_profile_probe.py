@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -28,8 +27,7 @@ from aloe_bench.prompts import prompt_hash
 from aloe_bench.protocols.coverage import COVERAGE_MARKER
 from aloe_bench.records import Message
 from aloe_bench.testing import ScriptedModel, default_script
-from aloe_bench.testing.openai_server import OpenAICompatServer
-from tests.test_e2e_litellm import aloe_bench_command
+from tests.helpers import run_served, served_env, serving
 
 API_KEY = "sk-probe-3c1e9d7b5a2f4068"
 TURNS = 3
@@ -91,33 +89,19 @@ def expected_f1(golden: int, turn: int, malformed: bool = False) -> float:
     return 2 * p * r / (p + r)
 
 
-@pytest.fixture(scope="module")
-def server():
-    with OpenAICompatServer() as srv:
-        yield srv
-
-
 @pytest.fixture
 def srv(server):
-    server.reset()
-    server.script = roles_script
-    yield server
-    server.reset()
+    with serving(server, roles_script) as served:
+        yield served
 
 
 @pytest.fixture
 def env(server, tmp_path):
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ALOE_BENCH_"))}
-    out.update(OPENAI_API_BASE=server.base_url, OPENAI_API_KEY=API_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True",
-               ALOE_BENCH_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1", NO_COLOR="1")
-    return out
+    return served_env(server, tmp_path, API_KEY)
 
 
-def aloe(env, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*aloe_bench_command(), *args], env=env, capture_output=True, text=True, timeout=180)
-    assert API_KEY not in proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+def aloe(env, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return run_served(env, *args, timeout=timeout)
 
 
 ROLE_ARGS = ("--model", "openai/mut", "--user", "openai/sim", "--judge", "openai/judge")
