@@ -250,8 +250,7 @@ def test_failed_probe_and_coverage_calls_are_asked_again_on_resume(srv, env, tmp
 def test_bad_combinations_are_one_line_errors(env, tmp_path):
     base = ["evaluate", "--model", "scripted", "--user", "scripted", "--judge", "scripted", "--personas", "sample",
             "--turns", "2", "-o", str(tmp_path / "x")]
-    cases = [(["--profile-probe", "--reply-format", "rlpa"], "cannot be combined"),
-             (["--facts", str(tmp_path / "f.jsonl")], "without a profile measurement"),
+    cases = [(["--facts", str(tmp_path / "f.jsonl")], "without a profile measurement"),
              (["--profile-judge", "scripted"], "without a profile measurement"),
              (["--rlpa-history", "full"], "only with --reply-format rlpa"),
              (["--profile-probe", "--profile-judge-protocol", "aloe"], "needs task='coverage'"),
@@ -486,7 +485,8 @@ def test_dry_run_counts_the_probe_calls(aloe_host):
     assert roles["model"].calls == 16 and roles["profile_judge"].calls == 16 and "probe" not in roles
 
 
-@pytest.mark.parametrize("flags", [["--profile-probe"], ["--reply-format", "rlpa"]])
+@pytest.mark.parametrize("flags", [["--profile-probe"], ["--reply-format", "rlpa"],
+                                   ["--reply-format", "rlpa", "--profile-probe"]])
 def test_the_offline_scripted_demo_reports_pf1(tmp_path, flags):
     """Fully offline from the command line: every role on the built-in `scripted` backend, whose
     default script answers the probe, an RLPA instruction and the coverage judge."""
@@ -507,3 +507,8 @@ def test_the_offline_scripted_demo_reports_pf1(tmp_path, flags):
     if "--reply-format" in flags:
         assert all(p["source"] == "reply" for p in probes)
         assert all("<response>" in t["output"] and t["profile"] for t in turns)
+        # with --profile-probe too: no side call, the replies' profiles are the measurement
+        run = json.loads((out / "run.json").read_text())
+        assert "probe" not in summary["usage"] and run["config"].get("profile_probe") in (None, False)
+        if "--profile-probe" in flags:
+            assert "the profile in each rlpa reply is scored" in " ".join(proc.stderr.split())

@@ -200,6 +200,9 @@ def command(**opts: Any) -> None:
     host = default_host()
     config = config.with_default_specs(host)
     validate_roles(config, host)  # unknown providers or protocols: one line, before anything is made
+    if opts["profile_probe"] and config.reply_format != "plain":
+        console.print(f"[yellow]Note:[/] --profile-probe makes no side call with --reply-format {config.reply_format}: "
+                      f"the profile in each {config.reply_format} reply is scored instead.")
     print_run_header(config, host)
     if opts["dry_run"]:
         from aloe_bench.evaluation.conversations import select_personas

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aloe_bench.components import GenerationParams
 from aloe_bench.errors import ConfigError
@@ -49,7 +49,9 @@ class EvalConfig(BaseModel):
     user_options: dict[str, Any] = Field(default_factory=dict)
     judge_options: dict[str, Any] = Field(default_factory=dict)
     #: After every turn, a side call asks the model under test what it has learned about the user
-    #: (never part of the dialogue); the coverage judge scores it (probes.jsonl, PF1(k)).
+    #: (never part of the dialogue); the coverage judge scores it (probes.jsonl, PF1(k)). With
+    #: ``reply_format = "rlpa"`` no side call is made: the profile in each reply is scored instead
+    #: (the setting is stored as false: such a run is the rlpa run without it).
     profile_probe: bool = False
     #: How the model under test writes: ``plain`` replies, or ``rlpa``: a ``<profile>`` section
     #: then a ``<response>`` section, under the project's RLPA policy instruction (system prompt).
@@ -89,6 +91,14 @@ class EvalConfig(BaseModel):
     PROFILE_JUDGE_KEYS: ClassVar[tuple[str, ...]] = ("profile_judge", "profile_judge_protocol", "profile_judge_options",
                                                      "profile_judge_protocol_options", "profile_judge_params", "facts")
 
+    @model_validator(mode="after")
+    def _probe_from_replies(self) -> "EvalConfig":
+        """A reply format that writes a profile is its own probe: ``profile_probe`` is dropped
+        (the CLI says so), so the run is the same as without it."""
+        if self.profile_probe and self.reply_format != "plain":
+            object.__setattr__(self, "profile_probe", False)
+        return self
+
     @property
     def profile_source(self) -> str | None:
         """Where the run's scored profiles come from: ``probe``, ``reply`` (a reply format that
@@ -124,13 +134,9 @@ class EvalConfig(BaseModel):
                 if k not in self.OPERATIONAL and not (k in optional and v == defaults.get(k))}
 
     def check_profile_settings(self) -> None:
-        """One-line errors for profile-measurement settings that cannot work together: a probe
-        with a reply format that already writes a profile, coverage-judge or facts settings
-        without a profile measurement, an rlpa history without the rlpa format."""
-        if self.profile_probe and self.reply_format != "plain":
-            raise ConfigError(f"--profile-probe cannot be combined with --reply-format {self.reply_format}: that "
-                              "model writes its profile with every reply, and that profile is scored instead.",
-                              "Drop --profile-probe; PF1(k) of the run comes from the profiles in its replies.")
+        """One-line errors for profile-measurement settings that cannot work together:
+        coverage-judge or facts settings without a profile measurement, an rlpa history without
+        the rlpa format."""
         defaults = EvalConfig.model_construct()
         if self.reply_format == "plain" and self.rlpa_history != defaults.rlpa_history:
             raise ConfigError("--rlpa-history applies only with --reply-format rlpa.",
