@@ -172,7 +172,7 @@ def config_reference(trainer, name: str) -> str:
                 tables.append((key, sub, False))
                 continue
             default = None if field.is_required() else field.get_default(call_default_factory=True)
-            lines.append(entry(key, default, field.description))
+            lines.append(entry(field.alias or key, default, field.description))
         for key, sub, many in tables:
             lines += ["", f"[[{key}]]  # repeatable table" if many else f"[{key}]  # optional table"]
             for k, f in sub.model_fields.items():
@@ -251,6 +251,8 @@ def _evaluate(config, run_dir: Path, host, quiet: bool):
 def then_evaluate(result: dict[str, Any], eval_config: str | None, baseline: str | None, quiet: bool) -> int:
     """Evaluate the trained model (and its base model, unless ``baseline`` names a finished run of
     it) under one protocol into OUTPUT/eval/; print the leaderboard and the paired difference.
+    ``result["evaluate_settings"]`` (optional): evaluation keys the trainer requires for both runs
+    (the rlpa trainer: ``reply_format = "rlpa"``, ``profile_probe = true``), over the file's.
     Returns the exit code (3 when a run is incomplete)."""
     from aloe_bench.cli.common import console, out
     from aloe_bench.cli.evaluate import build_config
@@ -265,7 +267,8 @@ def then_evaluate(result: dict[str, Any], eval_config: str | None, baseline: str
             raise ConfigError(f"--then-evaluate: the trainer returned no {key!r}.",
                               "The trainer's train() must return output, model and base_model.")
     host = default_host()
-    base = build_config({}, None, eval_config or None)
+    # A trainer may name evaluation settings its model needs (rlpa: its reply format), over the file's.
+    base = build_config(dict(result.get("evaluate_settings") or {}), None, eval_config or None)
     tuned_cfg = base.model_copy(update={"model": result["model"]}).with_default_specs(host)
     base_cfg = base.model_copy(update={"model": result["base_model"]}).with_default_specs(host)
     validate_roles(tuned_cfg, host)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from aloe_bench.errors import AloeBenchWarning
 from aloe_bench.evaluation.config import EvalConfig
 from aloe_bench.evaluation.run_folder import RunStore
 from aloe_bench.personas import load_personas
 from aloe_bench.records import Conversation, Persona, Turn
+
+C = TypeVar("C")
 
 
 def select_personas(config: EvalConfig, host) -> list[Persona]:
@@ -25,6 +27,34 @@ def run_personas(store: RunStore, config: EvalConfig, host) -> list[Persona]:
     return stored if stored is not None else select_personas(config, host)
 
 
+def rebuild_chains(personas: Sequence[Persona], seed: int, records: Sequence[Any], make: Callable[..., C], *,
+                   keep_failed: bool = False) -> list[C]:
+    """One ``make(id=..., persona=...)`` per persona, in persona order, holding in ``.turns`` the
+    stored per-turn ``records`` of its conversation from turn 1 on; records after a gap are ignored.
+
+    A failed record (``status`` other than ``ok``) ends the chain when ``keep_failed``; otherwise
+    it is dropped so that a resumed run plays that turn again. Shared by ``evaluate``'s
+    conversations and ``generate``'s branches."""
+    by_conv: dict[str, dict[int, Any]] = {}
+    for r in records:
+        by_conv.setdefault(r.conversation_id, {})[r.turn] = r
+    out = []
+    for p in personas:
+        cid = Conversation.make_id(p.id, seed)
+        stored = by_conv.get(cid, {})
+        chain = make(id=cid, persona=p)
+        k = 1
+        while k in stored:
+            if stored[k].status != "ok":
+                if keep_failed:
+                    chain.turns.append(stored[k])
+                break
+            chain.turns.append(stored[k])
+            k += 1
+        out.append(chain)
+    return out
+
+
 def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn], *,
                           keep_failed: bool = False) -> list[Conversation]:
     """Conversations with their stored turns, in persona order; turns after a gap are ignored.
@@ -33,24 +63,7 @@ def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequenc
     it is dropped so that a resumed run tries that turn again (errors are often transient: rate
     limits, a missing key fixed since).
     """
-    by_conv: dict[str, dict[int, Turn]] = {}
-    for t in turns:
-        by_conv.setdefault(t.conversation_id, {})[t.turn] = t
-    convs = []
-    for p in personas:
-        cid = Conversation.make_id(p.id, seed)
-        stored = by_conv.get(cid, {})
-        conv = Conversation(id=cid, persona=p)
-        k = 1
-        while k in stored:
-            if stored[k].status != "ok":
-                if keep_failed:
-                    conv.turns.append(stored[k])
-                break
-            conv.turns.append(stored[k])
-            k += 1
-        convs.append(conv)
-    return convs
+    return rebuild_chains(personas, seed, turns, Conversation, keep_failed=keep_failed)
 
 
 def warn_transcript_gaps(store: RunStore, convs: Sequence[Conversation], turns: int) -> None:

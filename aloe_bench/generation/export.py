@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from aloe_bench.records import SCHEMA_VERSION, Conversation, GenerationStats, Message, Persona, TreeTurn, Usage
+from aloe_bench.evaluation.conversations import rebuild_chains
+from aloe_bench.records import SCHEMA_VERSION, GenerationStats, Message, Persona, TreeTurn, Usage
 
 
 @dataclass
@@ -51,25 +52,8 @@ def rebuild_branches(personas: Sequence[Persona], seed: int, trees: Sequence[Tre
                      keep_failed: bool = False) -> list[Branch]:
     """Conversations with their stored turns, in persona order; turns after a gap are ignored.
     A failed turn ends its conversation when ``keep_failed``; otherwise it is dropped so that a
-    resumed run plays that turn again."""
-    by_conv: dict[str, dict[int, TreeTurn]] = {}
-    for t in trees:
-        by_conv.setdefault(t.conversation_id, {})[t.turn] = t
-    out = []
-    for p in personas:
-        cid = Conversation.make_id(p.id, seed)
-        stored = by_conv.get(cid, {})
-        branch = Branch(id=cid, persona=p)
-        k = 1
-        while k in stored:
-            if stored[k].status != "ok":
-                if keep_failed:
-                    branch.turns.append(stored[k])
-                break
-            branch.turns.append(stored[k])
-            k += 1
-        out.append(branch)
-    return out
+    resumed run plays that turn again (:func:`aloe_bench.evaluation.conversations.rebuild_chains`)."""
+    return rebuild_chains(personas, seed, trees, Branch, keep_failed=keep_failed)
 
 
 def _message(content: str) -> list[dict]:
