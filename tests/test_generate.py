@@ -219,6 +219,23 @@ def test_a_failed_simulator_ends_its_conversation_and_resume_completes(srv, env,
     assert res.returncode == 0 and srv.chat_requests() == []
 
 
+def test_a_run_with_no_successful_turn_takes_corrected_settings_on_resume(srv, env, tmp_path):
+    """As evaluate: when every turn so far failed, nothing was measured, so a resume with other
+    settings replaces the stored ones, with a warning, instead of being refused."""
+    people = tmp_path / "people.jsonl"
+    people.write_text(json.dumps({"id": "zed", "profile": f"Zed keeps a {FAIL_MARK}.", "personality": "Dry."}) + "\n",
+                      encoding="utf-8")
+    out = tmp_path / "gen"
+    res = generate(env, people, out, "--no-cache")
+    assert res.returncode == 1 and "Every conversation failed at turn 1" in " ".join(res.stderr.split())
+    srv.script.__class__ = type("Healed", (Roles,), {"__call__": lambda self, m: Roles.__call__(
+        self, [{**x, "content": x["content"].replace(FAIL_MARK, "zebra")} for x in m])})
+    res = generate(env, people, out, "--resume", "--no-cache", "--seed", "5")
+    assert res.returncode == 0, res.stderr
+    assert "no successful turn yet: its settings are replaced" in " ".join(res.stderr.split())
+    assert stats_of(out)["status"] == "complete" and stats_of(out)["pairs"] == TURNS
+
+
 def test_a_different_config_is_refused_with_the_differing_keys(srv, env, personas_file, tmp_path):
     out = tmp_path / "gen"
     assert generate(env, personas_file, out, "--no-cache").returncode == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -213,3 +213,33 @@ def config_error(exc: ValidationError, config_file: str | None = None, *,
         message += f" Did you mean {close[0]!r}?"
     table = ".".join(loc[:-1])
     return ConfigError(message, f"Valid keys{' of ' + table if table else ''}: {', '.join(valid)}.")
+
+
+def check_resume(store: Any, resume: bool, config: Any, *, what: str, measured: Callable[[], bool]) -> Any:
+    """The stored spec a run continues, or None for a fresh start (``evaluate`` and ``generate``).
+
+    ``store`` is the output folder (``exists()``, ``read_spec()``, ``dir``), ``config`` the run's
+    settings (``config_hash()``, ``result_keys()``), ``what`` names the run in messages and
+    ``measured()`` says whether the folder holds any successful turn. A folder that holds a run
+    needs ``resume``; a resume with other settings is refused, listing the keys that differ,
+    unless nothing was measured yet (every turn so far failed, e.g. a wrong spec or key): the
+    corrected settings then replace the stored ones, with a warning."""
+    import warnings
+
+    from aloe_bench.errors import AloeBenchWarning, ResumeConflictError
+
+    if not store.exists():
+        return None
+    if not resume:
+        raise ConfigError(f"{store.dir} already holds {what}.",
+                          "Add --resume to continue it, or choose another --output folder.")
+    old = store.read_spec()
+    if old.config_hash == config.config_hash():
+        return old
+    diffs = diff_configs(old.config, config.result_keys())
+    if not measured():
+        warnings.warn(f"{store.dir} has no successful turn yet: its settings are replaced ({'; '.join(diffs)}).",
+                      AloeBenchWarning, stacklevel=3)
+        return None
+    raise ResumeConflictError(f"{store.dir} holds {what} with a different configuration ({'; '.join(diffs)}).",
+                              "Resume with the stored settings or use another --output folder.")

@@ -19,15 +19,14 @@ only the missing calls; finished conversations and scored turns are never redone
 from __future__ import annotations
 
 import asyncio
-import warnings
 from pathlib import Path
 
 from aloe_bench import __version__
 from aloe_bench.backends.cache import CallCache
 from aloe_bench.components import SimRequest
-from aloe_bench.errors import AloeBenchError, AloeBenchWarning, ConfigError, ResumeConflictError
+from aloe_bench.errors import AloeBenchError, ResumeConflictError
 from aloe_bench.evaluation.budget import Budget
-from aloe_bench.evaluation.config import EvalConfig, diff_configs
+from aloe_bench.evaluation.config import EvalConfig, check_resume
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
 from aloe_bench.evaluation.listener import RunListener
@@ -65,25 +64,9 @@ class Evaluation:
         if self.config.profile_source is not None:
             self.usage.update({role: Usage() for role in ("probe", "profile_judge")})
 
-    def _check_resume(self, spec_hash: str) -> RunSpec | None:
-        if not self.store.exists():
-            return None
-        if not self.resume:
-            raise ConfigError(f"{self.store.dir} already holds a run.",
-                              "Add --resume to continue it, or choose another --output folder.")
-        old = self.store.read_spec()
-        if old.config_hash != spec_hash:
-            diffs = diff_configs(old.config, self.config.result_keys())
-            if not any(t.status == "ok" for t in self.store.read_turns(warn=False)[0]):
-                # Nothing was measured yet (every turn so far failed, e.g. a wrong spec or key):
-                # the corrected settings replace the stored ones.
-                warnings.warn(f"{self.store.dir} has no successful turn yet: its settings are replaced "
-                              f"({'; '.join(diffs)}).", AloeBenchWarning, stacklevel=2)
-                return None
-            raise ResumeConflictError(
-                f"{self.store.dir} holds a run with a different configuration ({'; '.join(diffs)}).",
-                "Resume with the stored settings or use another --output folder.")
-        return old
+    def _check_resume(self) -> RunSpec | None:
+        return check_resume(self.store, self.resume, self.config, what="a run",
+                            measured=lambda: any(t.status == "ok" for t in self.store.read_turns(warn=False)[0]))
 
     async def run(self) -> RunSummary:
         """Run (or resume) the evaluation and write summary.json (``status`` says whether the run
@@ -97,7 +80,7 @@ class Evaluation:
 
             golden = golden_facts(personas, cfg.facts)
         with self.store.lock():
-            old = self._check_resume(cfg.config_hash())
+            old = self._check_resume()
             cache = CallCache(self.cache_path) if (cfg.cache and self.cache_path and self.dry is None) else None
             try:
                 comps = build_roles(cfg, self.host, cache, dry=self.dry)

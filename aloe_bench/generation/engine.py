@@ -25,7 +25,7 @@ from aloe_bench.backends.cache import CallCache
 from aloe_bench.components import InductionRequest, PairRequest, RespondRequest, SimRequest
 from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
 from aloe_bench.evaluation.budget import Budget
-from aloe_bench.evaluation.config import diff_configs
+from aloe_bench.evaluation.config import check_resume
 from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.evaluation.roles import BackendPool, protocol_spec, with_served_models
 from aloe_bench.events import RunStarted, TurnFinished
@@ -127,18 +127,8 @@ class Generation:
         return personas[: self.config.limit] if self.config.limit else personas
 
     def _check_resume(self) -> RunSpec | None:
-        if not self.store.exists():
-            return None
-        if not self.resume:
-            raise ConfigError(f"{self.store.dir} already holds a generate run.",
-                              "Add --resume to continue it, or choose another --output folder.")
-        old = self.store.read_spec()
-        if old.config_hash != self.config.config_hash():
-            diffs = diff_configs(old.config, self.config.result_keys())
-            raise ResumeConflictError(
-                f"{self.store.dir} holds a generate run with a different configuration ({'; '.join(diffs)}).",
-                "Resume with the stored settings or use another --output folder.")
-        return old
+        return check_resume(self.store, self.resume, self.config, what="a generate run",
+                            measured=lambda: any(t.status == "ok" for t in self.store.read_trees(warn=False)))
 
     async def run(self) -> GenerationStats:
         """Run (or resume) the generation; write trees.jsonl as it goes, then sft.jsonl,
