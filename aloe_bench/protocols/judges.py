@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from aloe_bench.components import ChatModel, GenerationParams, JudgeRequest, Verdict
 from aloe_bench.errors import ConfigError
 from aloe_bench.prompts import load_prompt, prompt_hash, render
+from aloe_bench.protocols.asking import ask_until_readable
 from aloe_bench.records import Message, Usage
 
 PROMPTS = {"turn": "judge_aloe_turn.v1", "history": "judge_aloe_history.v1"}
@@ -142,37 +143,12 @@ class AloeJudge:
         return out
 
     async def _score_text(self, batch: list[list[Message]]) -> list[Verdict]:
-        verdicts: list[Verdict | None] = [None] * len(batch)
-        usage = [Usage() for _ in batch]
-        convs = [list(m) for m in batch]
-        raws: list[str] = [""] * len(batch)
-        errors: list[str | None] = [None] * len(batch)
-        todo = list(range(len(batch)))
-        for attempt in range(1, self.max_retries + 2):
-            seed = None if self.params.seed is None else self.params.seed + attempt - 1
-            params = self.params.model_copy(update={"seed": seed})
-            replies = await self.backend.agenerate([convs[i] for i in todo], params)
-            again = []
-            for i, rep in zip(todo, replies):
-                usage[i].add(rep.usage())
-                raws[i] = rep.text if rep.ok else f"(error: {rep.error})"
-                errors[i] = None if rep.ok else rep.error
-                score = parse_score(rep.text) if rep.ok else None
-                if score is not None:
-                    verdicts[i] = Verdict(score=score, rationale=split_rationale(rep.text), raw=rep.text,
-                                          argmax=int(round(score)), attempts=attempt, usage=usage[i])
-                    continue
-                if rep.ok:
-                    convs[i] = convs[i] + [Message(role="assistant", content=rep.text or "(empty)"),
-                                           Message(role="user", content=load_prompt(RETRY_PROMPT).strip())]
-                again.append(i)
-            todo = again
-            if not todo:
-                break
-        for i in todo:  # still no score: a failed last call is retried on resume, an unreadable answer is not
-            verdicts[i] = Verdict(score=None, raw=raws[i], attempts=self.max_retries + 1, usage=usage[i],
-                                  error=errors[i])
-        return [v for v in verdicts if v is not None]
+        retry = load_prompt(RETRY_PROMPT).strip()
+        answers = await ask_until_readable(self.backend, batch, self.params, self.max_retries,
+                                           parse=lambda _, text: parse_score(text), retry=lambda _: retry)
+        return [Verdict(score=a.value, rationale=split_rationale(a.raw) if a.value is not None else "", raw=a.raw,
+                        argmax=int(round(a.value)) if a.value is not None else None, attempts=a.attempts,
+                        usage=a.usage, error=a.error) for a in answers]
 
     def describe(self) -> dict[str, Any]:
         """Spec, options and prompt hashes for run.json."""
