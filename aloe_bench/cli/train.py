@@ -197,7 +197,8 @@ def config_reference(trainer, name: str) -> str:
 
 #: Evaluation settings a reused baseline run must share with the tuned run's.
 PROTOCOL_KEYS = ("user", "judge", "user_protocol", "judge_protocol", "judge_mode", "judge_samples", "personas",
-                 "turns", "limit", "seed", "user_params", "judge_params", "model_params")
+                 "turns", "limit", "seed", "user_params", "judge_params", "model_params", "reply_format",
+                 "rlpa_history", "profile_probe")
 
 
 def paired_difference(tuned, base, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:

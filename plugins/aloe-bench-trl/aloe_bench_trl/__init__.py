@@ -1,4 +1,4 @@
-"""aloe-bench-trl: the ``sft`` and ``dpo`` trainers of ``aloe-bench train`` on TRL (+ peft,
+"""aloe-bench-trl: the ``sft``, ``dpo`` and ``rlpa`` trainers of ``aloe-bench train`` on TRL (+ peft,
 accelerate). The entry point is :mod:`aloe_bench_trl.plugin`; everything heavy is imported when a
 trainer runs."""
 

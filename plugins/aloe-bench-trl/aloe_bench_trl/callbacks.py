@@ -1,6 +1,7 @@
 """The live training display: a ``transformers.TrainerCallback`` drawing one rich panel on stderr
-(step, epoch, loss, learning rate, DPO reward margin and accuracy, tokens/s, time left) in place of
-TRL's tqdm bars and printed log dicts. Only the main process draws."""
+(step, epoch, loss, learning rate, DPO reward margin and accuracy, RLPA rewards, KL and format-error
+rate, tokens/s, time left) in place of TRL's tqdm bars and printed log dicts. Only the main process
+draws."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from transformers import TrainerCallback
 
 #: Logged values shown when present, with their labels and formats.
 _SHOWN = (("loss", "loss", "{:.4f}"), ("learning_rate", "lr", "{:.2e}"), ("rewards/margins", "margin", "{:+.3f}"),
-          ("rewards/accuracies", "acc", "{:.2f}"), ("grad_norm", "grad", "{:.2f}"))
+          ("rewards/accuracies", "acc", "{:.2f}"), ("reward", "reward", "{:.3f}"),
+          ("rewards/profile/mean", "profile", "{:.3f}"), ("rewards/response/mean", "response", "{:.2f}"),
+          ("kl", "kl", "{:.4f}"), ("rlpa/format_error_rate", "malformed", "{:.0%}"), ("grad_norm", "grad", "{:.2f}"))
 
 
 class RichProgressCallback(TrainerCallback):

@@ -1,12 +1,14 @@
-"""The typed configs of the ``sft`` and ``dpo`` trainers (one class per trainer) and their presets.
+"""The typed configs of the ``sft``, ``dpo`` and ``rlpa`` trainers (one class per trainer) and presets.
 
-A config file is TOML: top-level keys of :class:`SFTTrainConfig` / :class:`DPOTrainConfig`, a
-``[trl]`` table passed unchanged to TRL's ``SFTConfig`` / ``DPOConfig`` (every TRL option is
+A config file is TOML: top-level keys of :class:`SFTTrainConfig` / :class:`DPOTrainConfig` /
+:class:`RLPATrainConfig`, a ``[trl]`` table passed unchanged to TRL's ``SFTConfig`` / ``DPOConfig`` /
+``GRPOConfig`` (every TRL option is
 reachable; an unknown key is a one-line error with the close matches), an optional ``[lora]`` table
 that turns on peft, and ``[[mix]]`` entries (SFT) for mix-in chat data.
 
 The defaults follow the paper (SFT lr 1e-5, effective batch 48, packing, 8192 tokens, one
-epoch, bf16; DPO beta 0.9, lr 1e-5, effective batch 48, one epoch) and are adjusted to the
+epoch, bf16; DPO beta 0.9, lr 1e-5, effective batch 48, one epoch; RLPA lr 5e-7, KL coefficient
+0.01, 4 samples per turn) and are adjusted to the
 machine when the run starts (:func:`machine_defaults`): bf16 and gradient checkpointing only on a
 GPU, ``use_cpu`` without one.
 """
@@ -64,25 +66,18 @@ class MixSource(BaseModel):
                                                  "2 = every row twice.")
 
 
-class TrainConfigBase(BaseModel):
-    """Keys shared by both trainers."""
+class ModelTrainConfig(BaseModel):
+    """Keys every trainer of this plugin has: the starting model, the output folder, dtype,
+    saving, ``[lora]`` and ``[trl]``."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field("smollm2", description="Start from: hf:HUB_ID, hf:FOLDER (a train output too), or "
                                              "smollm2 (the embedded SmolLM2-135M-Instruct).")
-    data: str | None = Field(None, description="A generate output folder, sft.jsonl / dpo.jsonl, or a hub "
-                                               "dataset (NAME or NAME:SPLIT).")
     output_dir: str | None = Field(None, description="The output folder (--output overrides): a plain HF "
                                                      "model folder plus train.json.")
-    limit: int | None = Field(None, ge=1, description="Use only the first N rows of data (smoke tests).")
-    effective_batch_size: int = Field(48, ge=1, description="per_device_train_batch_size x "
-                                      "gradient_accumulation_steps x processes; sets gradient_accumulation_steps "
-                                      "unless [trl] names it.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weights dtype while training: auto = bfloat16 on a GPU that supports it, else float32.")
-    chat_template: str | None = Field(None, description="A Jinja file with {% generation %} markers to train "
-                                                        "with (when the model's template has none).")
     merge: bool = Field(True, description="With [lora]: merge the adapter into the saved model (false: save the "
                                           "adapter folder; hf: loads either).")
     keep_checkpoints: bool = Field(False, description="Keep checkpoint-* folders after a finished run.")
@@ -98,9 +93,23 @@ class TrainConfigBase(BaseModel):
     TRL_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     def result_keys(self) -> dict[str, Any]:
-        """The keys that define the trained model (compared on ``--resume``)."""
-        data = self.model_dump(mode="json")
+        """The keys that define the trained model (compared on ``--resume``), by their names in a
+        config file."""
+        data = self.model_dump(mode="json", by_alias=True)
         return {k: v for k, v in data.items() if k not in self.OPERATIONAL}
+
+
+class TrainConfigBase(ModelTrainConfig):
+    """Keys shared by the trainers on a data set (sft, dpo)."""
+
+    data: str | None = Field(None, description="A generate output folder, sft.jsonl / dpo.jsonl, or a hub "
+                                               "dataset (NAME or NAME:SPLIT).")
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows of data (smoke tests).")
+    effective_batch_size: int = Field(48, ge=1, description="per_device_train_batch_size x "
+                                      "gradient_accumulation_steps x processes; sets gradient_accumulation_steps "
+                                      "unless [trl] names it.")
+    chat_template: str | None = Field(None, description="A Jinja file with {% generation %} markers to train "
+                                                        "with (when the model's template has none).")
 
 
 class SFTTrainConfig(TrainConfigBase):
@@ -138,6 +147,73 @@ class DPOTrainConfig(TrainConfigBase):
 
     TRL_CLASS: ClassVar[str] = "DPOConfig"
     TRL_DEFAULTS: ClassVar[dict[str, Any]] = DPO_TRL_DEFAULTS
+
+
+#: RLPA: the published setup where GRPO has the knob (actor lr 5e-7, KL coefficient 0.01; TRL's own
+#: beta default is 0); the dialogue order needs the dataset unshuffled.
+RLPA_TRL_DEFAULTS: dict[str, Any] = {**COMMON_TRL_DEFAULTS, "learning_rate": 5e-7, "beta": 0.01,
+                                     "max_completion_length": 256, "shuffle_dataset": False}
+#: ``[trl]`` keys the rlpa trainer sets from its own keys: where to set them instead.
+RLPA_OWNED_TRL_KEYS = {
+    "reward_weights": "Set [reward_weights] profile = ..., response = ... at the top level.",
+    "shuffle_dataset": "The rollouts play each conversation's turns in order; the dataset is never shuffled.",
+}
+
+
+class RewardWeights(BaseModel):
+    """The ``[reward_weights]`` table: weights of RLPA's two rewards in the total (GRPO's
+    ``reward_weights``); the published total is their plain sum."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: float = Field(1.0, ge=0, description="Weight of the profile reward (F1 of the inferred profile).")
+    response: float = Field(1.0, ge=0, description="Weight of the response reward (would the user keep chatting: "
+                                                   "1 or 0).")
+
+
+class RLPATrainConfig(ModelTrainConfig):
+    """``aloe-bench train rlpa``: RLPA as per-turn GRPO: the policy talks with a simulated user and
+    is rewarded for its inferred profile and its reply at every turn.
+
+    Each dialogue turn is one GRPO group of ``samples`` outputs from the same history; a coverage
+    judge (profile F1) and an engagement judge (1/0) reward each output, and the best (or a
+    seeded random) output continues the dialogue. The policy's prompt is the project's versioned
+    RLPA instruction, the same as ``evaluate --reply-format rlpa``.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    personas: str = Field("aloe-train", description="Persona source of the simulated users: aloe-train, sample, "
+                                                    "jsonl:FILE, ... (one conversation per persona).")
+    limit: int | None = Field(None, ge=1, description="Use only the first N personas (conversations).")
+    facts: str | None = Field(None, description="Golden facts file (aloe-bench personas facts); default: curated "
+                                                "facts, else one fact per sentence of the profile.")
+    user: str | None = Field(None, description="The simulated user's model spec (protocol aloe); default: the "
+                                               "installed default model, as evaluate.")
+    profile_judge: str | None = Field(None, description="Model spec of the coverage judge behind the profile "
+                                                        "reward; default: the installed default model.")
+    response_judge: str | None = Field(None, description="Model spec of the engagement judge behind the response "
+                                                          "reward; default: the installed default model.")
+    response_sees: Literal["inferred", "persona"] = Field(
+        "inferred", description="What the engagement judge knows of the user: the policy's inferred profile (as "
+                                "RLPA's judge) or the true persona.")
+    turns: int = Field(10, ge=1, description="Turns per conversation (each is its own RL sample group).")
+    samples: int = Field(4, ge=2, description="Outputs sampled per turn: GRPO's num_generations (a group).")
+    continue_with: Literal["best", "random"] = Field(
+        "best", alias="continue", description="Which output of a turn continues the dialogue: best (highest total "
+                                              "reward, as published) or random (seeded).")
+    history: Literal["latest", "responses", "full"] = Field(
+        "latest", description="What the policy's own earlier turns show in its prompt (as evaluate's "
+                              "--rlpa-history): latest = its previous output whole, older ones the response.")
+    reward_weights: RewardWeights = Field(default_factory=RewardWeights,
+                                          description="[reward_weights] table: profile and response weights.")
+    seed: int = Field(0, description="Seed of the random continuation (continue = \"random\").")
+    concurrency: int = Field(8, ge=1, description="Judge and simulator requests in flight at once.")
+    cache: bool = Field(True, description="Answer repeated simulator and judge calls from the call cache.")
+
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("output_dir", "keep_checkpoints", "concurrency", "cache")
+    TRL_CLASS: ClassVar[str] = "GRPOConfig"
+    TRL_DEFAULTS: ClassVar[dict[str, Any]] = RLPA_TRL_DEFAULTS
 
 
 #: name -> (what it trains on, the settings it applies). Presets sit between the defaults and the

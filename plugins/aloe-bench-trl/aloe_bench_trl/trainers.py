@@ -1,4 +1,5 @@
-"""The ``sft`` and ``dpo`` trainers: what ``aloe-bench train sft|dpo`` runs.
+"""The ``sft`` and ``dpo`` trainers: what ``aloe-bench train sft|dpo`` runs, and the run machinery
+the ``rlpa`` trainer (:mod:`aloe_bench_trl.rlpa`) shares through :class:`TrainerBase`'s hooks.
 
 Each trainer object has ``config_class`` (its typed config), ``presets`` and
 ``train(config, *, output, resume, quiet) -> dict``. A run
@@ -79,9 +80,11 @@ class TrainerBase:
     trainer construction."""
 
     name = ""
-    config_class: type[cfg.TrainConfigBase] = cfg.TrainConfigBase
+    config_class: type[cfg.ModelTrainConfig] = cfg.TrainConfigBase
     #: preset name -> (what it trains on, the settings it applies)
     presets: dict[str, tuple[str, dict[str, Any]]] = {}
+    #: Keys of TRL's per-step logs kept in train.json's ``steps``.
+    step_keys: tuple[str, ...] = STEP_KEYS
 
     def train(self, config: cfg.TrainConfigBase, *, output: str | Path | None = None, resume: bool = False,
               quiet: bool = False) -> dict[str, Any]:
@@ -109,6 +112,37 @@ class TrainerBase:
     def build(self, config, args, model, tokenizer, dataset, peft_config):  # pragma: no cover - abstract
         """The TRL trainer."""
         raise NotImplementedError
+
+    def batch_settings(self, config, settings: dict[str, Any], given: set[str], world: int, trl_class) -> None:
+        """Set ``gradient_accumulation_steps`` in ``settings`` from ``effective_batch_size`` (unless
+        the user's ``[trl]`` names it)."""
+        per_device = int(settings.get("per_device_train_batch_size", trl_class.per_device_train_batch_size))
+        if "gradient_accumulation_steps" not in given:
+            steps, rest = divmod(config.effective_batch_size, per_device * world)
+            if steps < 1 or rest:
+                raise ConfigError(f"effective_batch_size {config.effective_batch_size} is not a multiple of "
+                                  f"per_device_train_batch_size {per_device} x {world} process(es).",
+                                  "Change one of them, or set [trl].gradient_accumulation_steps yourself.")
+            settings["gradient_accumulation_steps"] = steps
+
+    def check_args(self, config, args, data: list[LoadedData], world: int) -> None:
+        """Checks of the resolved TRL config against the data, before anything is loaded."""
+
+    def run_info(self) -> dict[str, Any]:
+        """What train.json records about the run beyond the common keys (known once built)."""
+        return {}
+
+    def before_train(self, checkpoint: str | None) -> None:
+        """Called after the TRL trainer is built, before training starts (``checkpoint``: the
+        checkpoint a resumed run continues from)."""
+
+    def after_train(self, record: dict[str, Any]) -> None:
+        """Called when training ends, also after an error: add to ``record``, release resources."""
+
+    def result_extras(self) -> dict[str, Any]:
+        """Keys ``train()`` returns beyond train.json's (e.g. ``evaluate_settings`` for
+        ``--then-evaluate``)."""
+        return {}
 
 
 class SFTRunner(TrainerBase):
@@ -289,14 +323,7 @@ class _Run:
         settings.update(self.trainer.trl_settings(self.config, data, given))
         settings.update(self.config.trl)
         world = int(os.environ.get("WORLD_SIZE", "1"))
-        per_device = int(settings.get("per_device_train_batch_size", trl_class.per_device_train_batch_size))
-        if "gradient_accumulation_steps" not in given:
-            steps, rest = divmod(self.config.effective_batch_size, per_device * world)
-            if steps < 1 or rest:
-                raise ConfigError(f"effective_batch_size {self.config.effective_batch_size} is not a multiple of "
-                                  f"per_device_train_batch_size {per_device} x {world} process(es).",
-                                  "Change one of them, or set [trl].gradient_accumulation_steps yourself.")
-            settings["gradient_accumulation_steps"] = steps
+        self.trainer.batch_settings(self.config, settings, given, world, trl_class)
         settings.update(output_dir=str(self.output), disable_tqdm=True)
         if settings.get("seed") is None:
             settings["seed"] = 0
@@ -306,6 +333,7 @@ class _Run:
             raise ConfigError(f"TRL refused the [trl] settings: {_first_line(exc)}",
                               f"See trl.{trl_class.__name__} for the accepted values.") from None
         self.effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
+        self.trainer.check_args(self.config, args, data, world)
         return args
 
     # -- the run ----------------------------------------------------------------------------------
@@ -322,7 +350,7 @@ class _Run:
 
             console.print(f"{self.output} is already trained (train.json status complete); nothing to resume.")
             return {**previous, "output": str(self.output), "model": f"hf:{self.output}",
-                    "base_model": f"hf:{start.root_source()}"}
+                    "base_model": f"hf:{start.root_source()}", **self.trainer.result_extras()}
         data = self.trainer.load_data(self.config)
 
         import torch
@@ -432,6 +460,8 @@ class _Run:
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"TRL cannot train with this configuration: {_first_line(exc)}",
                               "Check the [trl] settings and the data shape.") from None
+        record.update(self.trainer.run_info())
+        self._write(record)
         for callback in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(callback)
         quiet = self.quiet or (not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1")
@@ -443,9 +473,11 @@ class _Run:
             checkpoint = str(found[-1]) if found else None
             console.print(f"Resuming from {checkpoint}." if checkpoint else "No checkpoint yet: training from the start.")
         try:
+            self.trainer.before_train(checkpoint)
             trainer.train(resume_from_checkpoint=checkpoint)
         finally:
             display.close()
+            self.trainer.after_train(record)
         tokenizer.chat_template = original_template  # the saved folder keeps the model's own template
         self._save(trainer, tokenizer, start, dtype, peft_config is not None)
         return self._finish(trainer, record, checkpoint, start)
@@ -470,7 +502,7 @@ class _Run:
     def _finish(self, trainer, record, checkpoint, start) -> dict[str, Any]:
         history = trainer.state.log_history
         resumed_step = int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else 0
-        steps = [{"step": h["step"], "epoch": h.get("epoch"), **{k: h[k] for k in STEP_KEYS if k in h}}
+        steps = [{"step": h["step"], "epoch": h.get("epoch"), **{k: h[k] for k in self.trainer.step_keys if k in h}}
                  for h in history if "loss" in h and "step" in h]
         summary = next((h for h in reversed(history) if "train_runtime" in h), {})
         runtime = float(summary.get("train_runtime") or 0.0)
@@ -497,4 +529,4 @@ class _Run:
         )
         self._write(record)
         return {**record, "output": str(self.output), "model": f"hf:{self.output}",
-                "base_model": f"hf:{start.root_source()}"}
+                "base_model": f"hf:{start.root_source()}", **self.trainer.result_extras()}
