@@ -31,7 +31,7 @@ import asyncio
 import atexit
 import os
 import threading
-from typing import Any, Coroutine, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 
 from aloe_bench.components import (ChatModel, CoverageRequest, EngagementRequest, GenerationParams, Reward,
                                    RewardRequest, RewardResult)
@@ -69,6 +69,35 @@ def _zero(reason: str) -> RewardResult:
     return RewardResult(value=0.0, details={"reason": reason})
 
 
+async def _judged(judge: Any, requests: Sequence[RewardRequest], skip: Callable[[RewardRequest], str | None],
+                  ask: Callable[[list[RewardRequest]], Awaitable[Sequence[Any]]],
+                  read: Callable[[RewardRequest, Any], RewardResult | None], what: str) -> list[RewardResult]:
+    """The skeleton of a judge-backed reward: a request ``skip`` gives a reason for is worth 0
+    without a call; the others go to the judge in one batch (``ask``); ``read`` turns a verdict
+    into a result, or None when the verdict holds no value: then the result's value is None, with
+    the judge's ``error`` for a failed call or ``details["reason"]`` for an unreadable answer."""
+    out: list[RewardResult | None] = [None] * len(requests)
+    asked: list[int] = []
+    for i, r in enumerate(requests):
+        reason = skip(r)
+        if reason:
+            out[i] = _zero(reason)
+        else:
+            asked.append(i)
+    if asked:
+        verdicts = await ask([requests[i] for i in asked])
+        _check_count(judge, verdicts, asked)
+        for i, v in zip(asked, verdicts):
+            result = read(requests[i], v)
+            if result is None:
+                details = {"raw": v.raw, "attempts": v.attempts}
+                if v.error is None:
+                    details["reason"] = f"unreadable {what} answer"
+                result = RewardResult(value=None, details=details, error=v.error, usage=v.usage)
+            out[i] = result
+    return [r for r in out if r is not None]
+
+
 class ProfileReward:
     """RLPA's profile reward: F1 of the inferred profile against the golden facts, from a
     coverage judge's count (``judge``: a :class:`~aloe_bench.components.CoverageJudge`).
@@ -87,39 +116,28 @@ class ProfileReward:
 
     async def reward(self, requests: Sequence[RewardRequest]) -> list[RewardResult]:
         """One result per request, in order."""
-        out: list[RewardResult | None] = [None] * len(requests)
-        asked: list[int] = []
-        for i, r in enumerate(requests):
+        def skip(r: RewardRequest) -> str | None:
             if r.malformed:
-                out[i] = _zero(f"malformed: {r.malformed}")
-            elif r.profile is None:
-                out[i] = _zero("no profile")
-            elif not r.profile:
-                out[i] = _zero("empty profile")
-            elif not r.golden:
-                out[i] = _zero("no golden facts")
-            else:
-                asked.append(i)
-        if asked:
-            verdicts = await self.judge.count([
-                CoverageRequest(persona=requests[i].persona, golden=list(requests[i].golden),
-                                inferred=list(requests[i].profile or []), turn=requests[i].turn,
-                                conversation_id=requests[i].conversation_id) for i in asked])
-            _check_count(self.judge, verdicts, asked)
-            for i, v in zip(asked, verdicts):
-                r = requests[i]
-                if v.covered is None:
-                    details = {"raw": v.raw, "attempts": v.attempts}
-                    if v.error is None:
-                        details["reason"] = "unreadable coverage answer"
-                    out[i] = RewardResult(value=None, details=details, error=v.error, usage=v.usage)
-                    continue
-                score = profile_f1(v.covered, len(r.profile or []), len(r.golden))
-                out[i] = RewardResult(value=score.f1, usage=v.usage, details={
-                    "covered": score.covered, "answered": v.covered, "inferred": score.inferred,
-                    "golden": score.golden, "precision": score.precision, "recall": score.recall, "f1": score.f1,
-                    "raw": v.raw, "attempts": v.attempts})
-        return [r for r in out if r is not None]
+                return f"malformed: {r.malformed}"
+            if r.profile is None:
+                return "no profile"
+            return "empty profile" if not r.profile else "no golden facts" if not r.golden else None
+
+        async def ask(batch: list[RewardRequest]) -> Sequence[Any]:
+            return await self.judge.count([
+                CoverageRequest(persona=r.persona, golden=list(r.golden), inferred=list(r.profile or []), turn=r.turn,
+                                conversation_id=r.conversation_id) for r in batch])
+
+        def read(r: RewardRequest, v: Any) -> RewardResult | None:
+            if v.covered is None:
+                return None
+            score = profile_f1(v.covered, len(r.profile or []), len(r.golden))
+            return RewardResult(value=score.f1, usage=v.usage, details={
+                "covered": score.covered, "answered": v.covered, "inferred": score.inferred, "golden": score.golden,
+                "precision": score.precision, "recall": score.recall, "f1": score.f1, "raw": v.raw,
+                "attempts": v.attempts})
+
+        return await _judged(self.judge, requests, skip, ask, read, "coverage")
 
     def describe(self) -> dict[str, Any]:
         """The wrapped judge's kind and options, and its prompt hashes."""
@@ -147,33 +165,24 @@ class ResponseReward:
 
     async def reward(self, requests: Sequence[RewardRequest]) -> list[RewardResult]:
         """One result per request, in order."""
-        out: list[RewardResult | None] = [None] * len(requests)
-        asked: list[int] = []
-        for i, r in enumerate(requests):
+        def skip(r: RewardRequest) -> str | None:
             if r.malformed:
-                out[i] = _zero(f"malformed: {r.malformed}")
-            elif not (r.response or "").strip():
-                out[i] = _zero("no response")
-            else:
-                asked.append(i)
-        if asked:
-            verdicts = await self.judge.decide([
-                EngagementRequest(persona=requests[i].persona, history=list(requests[i].history),
-                                  reply=requests[i].response or "",
-                                  profile=list(requests[i].profile or []) if self.sees == "inferred" else None,
-                                  turn=requests[i].turn, conversation_id=requests[i].conversation_id)
-                for i in asked])
-            _check_count(self.judge, verdicts, asked)
-            for i, v in zip(asked, verdicts):
-                if v.keep is None:
-                    details = {"raw": v.raw, "attempts": v.attempts}
-                    if v.error is None:
-                        details["reason"] = "unreadable engagement answer"
-                    out[i] = RewardResult(value=None, details=details, error=v.error, usage=v.usage)
-                    continue
-                out[i] = RewardResult(value=1.0 if v.keep else 0.0, usage=v.usage, details={
-                    "keep": v.keep, "rationale": v.rationale, "raw": v.raw, "attempts": v.attempts})
-        return [r for r in out if r is not None]
+                return f"malformed: {r.malformed}"
+            return "no response" if not (r.response or "").strip() else None
+
+        async def ask(batch: list[RewardRequest]) -> Sequence[Any]:
+            return await self.judge.decide([
+                EngagementRequest(persona=r.persona, history=list(r.history), reply=r.response or "",
+                                  profile=list(r.profile or []) if self.sees == "inferred" else None, turn=r.turn,
+                                  conversation_id=r.conversation_id) for r in batch])
+
+        def read(r: RewardRequest, v: Any) -> RewardResult | None:
+            if v.keep is None:
+                return None
+            return RewardResult(value=1.0 if v.keep else 0.0, usage=v.usage, details={
+                "keep": v.keep, "rationale": v.rationale, "raw": v.raw, "attempts": v.attempts})
+
+        return await _judged(self.judge, requests, skip, ask, read, "engagement")
 
     def describe(self) -> dict[str, Any]:
         """The wrapped judge's kind and options, ``sees``, and the judge's prompt hashes."""
