@@ -504,6 +504,11 @@ def test_the_offline_scripted_demo_reports_pf1(tmp_path, flags):
     assert len(probes) == 4 and all(p["inferred"] for p in probes)
     turns = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
     assert len(turns) == 4 and all(t["reply"] and "<profile>" not in t["reply"] for t in turns)
+    if flags == ["--profile-probe"]:  # the report's figures include PF1(k)
+        figs = tmp_path / "figs"
+        proc = run_cli("report", str(out), "--output", str(tmp_path / "r.html"), "--figures", str(figs))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert {"pf1_curve.png", "pf1_curve.svg", "al_curve.png"} <= {p.name for p in figs.iterdir()}
     if "--reply-format" in flags:
         assert all(p["source"] == "reply" for p in probes)
         assert all("<response>" in t["output"] and t["profile"] for t in turns)

@@ -13,7 +13,7 @@ import click
 @click.option("--compare", multiple=True, type=click.Path(file_okay=False),
               help="Another run to draw on the same curve chart and list beside this one (repeatable).")
 @click.option("--figures", type=click.Path(file_okay=False),
-              help="Also write al_curve.png/.svg and heatmap.png/.svg to this folder.")
+              help="Also write al_curve.png/.svg and heatmap.png/.svg to this folder (and pf1_curve.png/.svg for runs with --profile-probe or --reply-format rlpa).")
 def command(run_dir, output, judgement, compare, figures):
     """Write a single static HTML file for RUN_DIR: summary, AL(k) curve, per-persona heatmap and
     a transcript browser (persona, every turn, judge score and rationale).
@@ -41,13 +41,16 @@ def command(run_dir, output, judgement, compare, figures):
         console.print(f"[yellow]Warning:[/] {warning}")
     console.print(f"Report written to [bold]{target}[/] ({len(report.html) / 1024:.0f} KiB)")
     if figures:
-        from aloe_bench.reporting.plots import plot_curves, plot_heatmap
+        from aloe_bench.reporting.plots import plot_curves, plot_heatmap, plot_pf1_curves
         from aloe_bench.reporting.results import load_result
 
         result = load_result(run_dir, judgement)
         others = [load_result(p) for p in compare]
         folder = Path(figures)
         written = plot_curves([result, *others], [folder / "al_curve.png", folder / "al_curve.svg"])
+        with_pf1 = [r for r in (result, *others) if r.has_pf1]
+        if with_pf1:  # runs with a profile measurement: PF1(k) beside AL(k)
+            written += plot_pf1_curves(with_pf1, [folder / "pf1_curve.png", folder / "pf1_curve.svg"])
         if result.matrix is not None:
             written += plot_heatmap(result, [folder / "heatmap.png", folder / "heatmap.svg"])
         for path in written:
