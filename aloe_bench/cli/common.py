@@ -13,6 +13,14 @@ console = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
 
 
+def show_progress(quiet: bool) -> bool:
+    """Whether a command draws its live progress display: never with ``--quiet``; on a terminal,
+    or anywhere when ``ALOE_BENCH_PROGRESS=1`` (e.g. to see it in a captured log)."""
+    import os
+
+    return not quiet and (console.is_terminal or os.environ.get("ALOE_BENCH_PROGRESS") == "1")
+
+
 def load_toml(path: str) -> dict[str, Any]:
     """A TOML file as a dict; a :class:`ConfigError` when it is missing, unreadable, not UTF-8
     or not valid TOML."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from datetime import datetime
@@ -169,7 +168,7 @@ def command(**opts: Any) -> None:
     """
     import asyncio
 
-    from aloe_bench.cli.common import console, parse_options
+    from aloe_bench.cli.common import console, parse_options, show_progress
     from aloe_bench.cli.progress import LiveRunDisplay
     from aloe_bench.cli.summary import exit_for_status, print_summary
     from aloe_bench.evaluation.engine import Evaluation
@@ -216,8 +215,7 @@ def command(**opts: Any) -> None:
         check_cache_writable(cache_path())
     resume_cmd = resume_hint(sys.argv[1:], output)
     console.print(f"Run folder: [bold]{output}[/]")
-    quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
-    progress = LiveRunDisplay(console, enabled=not quiet)
+    progress = LiveRunDisplay(console, enabled=show_progress(opts["quiet"]))
     if opts["rejudge_missing"] and not opts["resume"]:
         raise ConfigError("--rejudge-missing needs --resume.", "Add --resume to ask the judge again in an existing run.")
     ev = Evaluation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress,

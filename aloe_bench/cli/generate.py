@@ -3,7 +3,6 @@ source, into TRL-ready sft.jsonl and dpo.jsonl."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from datetime import datetime
@@ -143,7 +142,7 @@ def command(**opts: Any) -> None:
 
     from rich.markup import escape
 
-    from aloe_bench.cli.common import console, parse_options
+    from aloe_bench.cli.common import console, parse_options, show_progress
     from aloe_bench.cli.evaluate import build_config, cache_path, resume_hint
     from aloe_bench.cli.progress import LiveRunDisplay
     from aloe_bench.evaluation.preflight import check_cache_writable, check_run_dir_writable
@@ -191,8 +190,7 @@ def command(**opts: Any) -> None:
         check_cache_writable(cache_path())
     resume_cmd = resume_hint(sys.argv[1:], output)
     console.print(f"Output folder: [bold]{output}[/]")
-    quiet = opts["quiet"] or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
-    progress = LiveRunDisplay(console, enabled=not quiet, labels=("turns", "judged"))
+    progress = LiveRunDisplay(console, enabled=show_progress(opts["quiet"]), labels=("turns", "judged"))
     gen = Generation(config, output, host, resume=opts["resume"], cache_path=cache_path(), progress=progress)
     try:
         with progress:

@@ -261,12 +261,11 @@ def facts(source, extractor_spec, extractor_option, output, limit, concurrency, 
     Exit code 0: every profile has its facts; 3: some extractions failed (nothing written for
     them; rerun with --resume); 1: an error; 2: a usage error."""
     import asyncio
-    import os
     import sys
 
     from rich.markup import escape
 
-    from aloe_bench.cli.common import console, out, parse_options
+    from aloe_bench.cli.common import console, out, parse_options, show_progress
     from aloe_bench.cli.evaluate import cache_path, resume_hint
     from aloe_bench.errors import EXIT_INCOMPLETE
     from aloe_bench.evaluation.preflight import check_cache_writable, check_output_file_writable
@@ -297,7 +296,7 @@ def facts(source, extractor_spec, extractor_option, output, limit, concurrency, 
         if backend.demo_quality:
             console.print(f"[yellow]Note:[/] {escape(extractor_spec)} is a demo-quality backend: its facts are fine "
                           "for trying the pipeline, not as golden facts. Name a strong model with --extractor.")
-        show = not quiet and (console.is_terminal or os.environ.get("ALOE_BENCH_PROGRESS") == "1")
+        show = show_progress(quiet)
         try:
             with FactsDisplay(console, len(extraction.todo), enabled=show) as display:
                 asyncio.run(extraction.run(on_progress=display.update))

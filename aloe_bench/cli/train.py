@@ -229,9 +229,8 @@ def _check_baseline(baseline: Path, config) -> None:
 
 def _evaluate(config, run_dir: Path, host, quiet: bool):
     import asyncio
-    import os
 
-    from aloe_bench.cli.common import console
+    from aloe_bench.cli.common import console, show_progress
     from aloe_bench.cli.evaluate import cache_path
     from aloe_bench.cli.progress import LiveRunDisplay
     from aloe_bench.evaluation.engine import Evaluation
@@ -241,8 +240,7 @@ def _evaluate(config, run_dir: Path, host, quiet: bool):
     if config.cache:
         check_cache_writable(cache_path())
     console.print(f"Evaluating [bold]{config.model}[/] into {run_dir}")
-    quiet = quiet or not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1"
-    progress = LiveRunDisplay(console, enabled=not quiet)
+    progress = LiveRunDisplay(console, enabled=show_progress(quiet))
     ev = Evaluation(config, run_dir, host, resume=(run_dir / "run.json").is_file(), cache_path=cache_path(),
                     progress=progress)
     with progress:

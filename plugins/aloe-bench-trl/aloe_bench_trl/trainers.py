@@ -449,7 +449,7 @@ class _Run:
     def _run_trainer(self, start, args, model, tokenizer, dataset, peft_config, dtype, record) -> dict[str, Any]:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        from aloe_bench.cli.common import console
+        from aloe_bench.cli.common import console, show_progress
         from aloe_bench_trl.callbacks import RichProgressCallback
 
         original_template = tokenizer.chat_template
@@ -464,8 +464,7 @@ class _Run:
         self._write(record)
         for callback in (PrinterCallback, ProgressCallback):
             trainer.remove_callback(callback)
-        quiet = self.quiet or (not console.is_terminal and os.environ.get("ALOE_BENCH_PROGRESS") != "1")
-        display = RichProgressCallback(console, f"{self.trainer.name} {start.spec}", enabled=not quiet)
+        display = RichProgressCallback(console, f"{self.trainer.name} {start.spec}", enabled=show_progress(self.quiet))
         trainer.add_callback(display)
         checkpoint = None
         if self.resume:
