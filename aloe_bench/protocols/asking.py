@@ -133,3 +133,13 @@ def json_field(text: str, keys: Sequence[str]) -> Any:
         return MISSING
     wanted = {k.lower() for k in keys}
     return next((value for key, value in obj.items() if str(key).lower() in wanted), MISSING)
+
+
+def rationale(text: str, leading: str) -> str:
+    """The rationale of a judge's answer whose first line carries the verdict: every line after
+    the first, or, for a one-line answer, that line without its leading verdict (``leading``: a
+    regular expression, matched case-insensitively at the start of the line)."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if len(lines) > 1:
+        return " ".join(lines[1:])
+    return re.sub(leading, "", lines[0], flags=re.I).strip() if lines else ""

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from aloe_bench.components import ChatModel, EngagementRequest, EngagementVerdict, GenerationParams
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable, bulleted, json_field
+from aloe_bench.protocols.asking import ask_until_readable, bulleted, json_field, rationale
 from aloe_bench.protocols.judges import format_history
 from aloe_bench.records import Message
 
@@ -90,11 +90,9 @@ def split_keep_rationale(text: str) -> str:
     """The rationale part of an answer: everything after the first line, or the first line
     without its leading decision."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) > 1:
-        return " ".join(lines[1:])
-    if not lines or _as_decision(lines[0]) is not None:
-        return ""
-    return re.sub(r"^[\W_]*(?:yes|no)\b[\W_]*", "", lines[0], flags=re.I).strip()
+    if len(lines) == 1 and _as_decision(lines[0]) is not None:
+        return ""  # only the decision ("**Answer:** yes"): no rationale
+    return rationale(text, r"^[\W_]*(?:yes|no)\b[\W_]*")
 
 
 class AloeEngagementJudge:

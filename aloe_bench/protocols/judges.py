@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from aloe_bench.components import ChatModel, GenerationParams, JudgeRequest, Verdict
 from aloe_bench.errors import ConfigError
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable
+from aloe_bench.protocols.asking import ask_until_readable, rationale
 from aloe_bench.records import Message, Usage
 
 PROMPTS = {"turn": "judge_aloe_turn.v1", "history": "judge_aloe_history.v1"}
@@ -64,10 +64,7 @@ def parse_score(text: str, low: int = 1, high: int = 5) -> float | None:
 
 def split_rationale(text: str) -> str:
     """The rationale part of an answer: everything after the first line (or the whole text)."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) > 1:
-        return " ".join(lines[1:])
-    return re.sub(r"^\W*[1-5](?:\s*/\s*5)?\W*", "", lines[0]).strip() if lines else ""
+    return rationale(text, r"^\W*[1-5](?:\s*/\s*5)?\W*")
 
 
 def format_history(history: Sequence[Message]) -> str:

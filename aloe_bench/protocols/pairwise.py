@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from aloe_bench.components import ChatModel, GenerationParams, PairRequest, PairVerdict
 from aloe_bench.errors import ConfigError
 from aloe_bench.prompts import load_prompt, prompt_hash, render
-from aloe_bench.protocols.asking import ask_until_readable, json_field
+from aloe_bench.protocols.asking import ask_until_readable, json_field, rationale
 from aloe_bench.protocols.judges import format_history
 from aloe_bench.records import Message
 
@@ -133,12 +133,7 @@ def parse_pair_verdict(text: str) -> str | None:
 def split_pair_rationale(text: str) -> str:
     """The rationale part of an answer: everything after the first line, or the first line
     without its leading label."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if len(lines) > 1:
-        return " ".join(lines[1:])
-    if not lines:
-        return ""
-    return re.sub(r"^[\W_]*(?:(?:" + _NOUN + r"\s+)?[AB]\b|tie\b)[\W_]*", "", lines[0], flags=re.I).strip()
+    return rationale(text, r"^[\W_]*(?:(?:" + _NOUN + r"\s+)?[AB]\b|tie\b)[\W_]*")
 
 
 class AloePairwiseJudge:
