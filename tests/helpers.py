@@ -79,3 +79,15 @@ def run_served(env: dict[str, str], *args: str, timeout: float = 180) -> subproc
     assert env["OPENAI_API_KEY"] not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+def answers_in_order(*texts):
+    """A script (for ``ScriptedModel(script=...)``) that answers ``texts`` in order, and the list
+    it records every chat it was sent into."""
+    queue, seen = list(texts), []
+
+    def script(messages):
+        seen.append(list(messages))
+        return queue.pop(0)
+
+    return script, seen

@@ -17,20 +17,10 @@ from aloe_bench.protocols.pairwise import (PAIR_MARKER, PROMPTS as PAIR_PROMPTS,
 from aloe_bench.protocols.responders import HINT_MARKER, AloeResponder, clean_reply
 from aloe_bench.records import Message, Persona
 from aloe_bench.testing.scripted import ScriptedModel, default_script
+from tests.helpers import answers_in_order as _answers
 
 P = Persona(id="p", profile="She is a 41-year-old nurse in Lyon.", personality="She is blunt. She is funny.")
 HIST = [Message(role="user", content="EARLIER MSG"), Message(role="assistant", content="EARLIER REPLY")]
-
-
-def _answers(*texts):
-    """A script that answers ``texts`` in order, recording every chat it was sent."""
-    queue, seen = list(texts), []
-
-    def script(messages):
-        seen.append(list(messages))
-        return queue.pop(0)
-
-    return script, seen
 
 
 # -- prompts -------------------------------------------------------------------------------------

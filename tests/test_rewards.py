@@ -32,24 +32,13 @@ from aloe_bench.records import Message, Persona
 from aloe_bench.rewards import build_reward, request_from_output, run_rewards, run_sync
 from aloe_bench.testing.openai_server import OpenAICompatServer, message_text
 from aloe_bench.testing.scripted import ScriptedModel
-from tests.helpers import run_cli
+from tests.helpers import answers_in_order as _answers, run_cli
 
 P = Persona(id="ana", profile="Ana is a nurse in Lisbon. She surfs. She has two cats.",
             personality="Warm. Curious.")
 GOLDEN = ["Works as a nurse", "Lives in Lisbon", "Surfs", "Has two cats", "Is 34 years old"]
 HIST = [Message(role="user", content="Back from the waves, my arms are jelly.")]
 API_KEY = "sk-rewards-2b7e9d41c0a8f365"
-
-
-def _answers(*texts):
-    """A script that answers ``texts`` in order, recording every chat it was sent."""
-    queue, seen = list(texts), []
-
-    def script(messages):
-        seen.append(list(messages))
-        return queue.pop(0)
-
-    return script, seen
 
 
 def _host(**plugins) -> PluginHost:
