@@ -176,6 +176,11 @@ class Simulator(Protocol):
     with a chat model should keep it as its ``backend`` attribute: that backend's
     :meth:`ChatModel.identity` and ``demo_quality`` then reach run.json, and its
     ``prefers_batches`` decides whether the engine batches or pipelines turns.
+
+    Optional attribute ``handles_change_notice = True``: the protocol passes
+    :attr:`SimRequest.change_notice` on to its model (the built-in does). ``evaluate --drift-at``
+    refuses a simulator without it, so a user who changes mid-conversation is never played without
+    being told of the change (docs/drift.md).
     """
 
     #: The protocol's name (the built-in: ``aloe``).
@@ -209,6 +214,10 @@ class SimRequest(BaseModel):
     total_turns: int
     #: Id of the conversation (stable across runs and resumes).
     conversation_id: str = ""
+    #: Set only at the turn the user changes (``evaluate --drift-at K``, at turn K): text telling
+    #: the simulator that its situation has changed and who it was before; a simulator adds it to
+    #: what it is told to play (``persona`` is already the new persona). None at every other turn.
+    change_notice: str | None = None
 
 
 class JudgeRequest(BaseModel):

@@ -8,11 +8,14 @@
   no defined N-IR (or R2): reported as None, never as a number that looks measured.
 - PF1(k): mean profile F1 over conversations at turn k (runs with a profile measurement);
   PF1 average and slope as Average and IR, with the same bootstrap over conversations.
+- Drift (``--drift-at K``, docs/drift.md): AL before K, AL(K), the drop, the recovery slope of
+  AL(k) over k >= K and the turns until AL is back; PF1(k) against the old and the new profile.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -297,3 +300,59 @@ def profile_metrics(records: Sequence[ProbeRecord], conversations: Sequence[Conv
     return {"pf1": pf1, "pf1_n": n, "pf1_precision": precision, "pf1_recall": recall, "pf1_avg": avg, "pf1_ir": ir,
             "pf1_malformed": sum(r.status == "malformed" for r in counted),
             "pf1_unreadable": sum(r.status == "unreadable" for r in counted), "ci": ci}
+
+
+def drift_metrics(matrix: np.ndarray, at: int, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+                  ) -> dict:
+    """Recovery figures of a run with a persona drift at turn ``at`` (K) from its conversations x
+    turns score matrix (judged against the persona played at each turn; docs/drift.md):
+
+    ``before`` (mean of AL(k) over k < K), ``at_k`` (AL(K)), ``drop`` (before - AL(K)),
+    ``recovery`` (least-squares slope of AL(k) over k >= K; None with fewer than two scored
+    turns there), ``turns_to_recover`` (min{k >= K: AL(k) >= before} - K; None if AL never gets
+    back within the run) and ``ci`` (``recovery`` and ``drop``: percentile bootstrap over
+    conversations, as :func:`bootstrap_ci`)."""
+    turns = matrix.shape[1]
+    if not 2 <= at <= turns:
+        raise AloeBenchError(f"drift_metrics: K={at} is outside 2..{turns}.")
+    al, _ = alignment_curve(matrix)
+    prior = [v for v in al[: at - 1] if v is not None]
+    before = float(np.mean(prior)) if prior else None
+    at_k = al[at - 1]
+    after = np.array([[np.nan if v is None else v for v in al[at - 1:]]], dtype=float)
+    recovery = curves_avg_ir(after)[1][0] if after.shape[1] >= 2 else np.nan
+    back = None
+    if before is not None:
+        back = next((k - at for k in range(at, turns + 1)
+                     if al[k - 1] is not None and al[k - 1] >= before - 1e-9), None)
+    ci: dict[str, Interval] = {}
+    if matrix.shape[0]:
+        curves = resampled_curves(matrix, resamples=resamples, seed=seed)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no score before K: NaN
+            drops = np.nanmean(curves[:, : at - 1], axis=1) - curves[:, at - 1]
+        ci["drop"] = _percentile_interval(drops, level)
+        if turns - at + 1 >= 2:
+            ci["recovery"] = _percentile_interval(curves_avg_ir(curves[:, at - 1:])[1], level)
+    return {"before": before, "at_k": at_k, "drop": before - at_k if before is not None and at_k is not None else None,
+            "recovery": None if np.isnan(recovery) else float(recovery), "turns_to_recover": back, "ci": ci}
+
+
+def drift_profile_curves(records: Sequence[ProbeRecord], conversations: Sequence[Conversation], turns: int
+                         ) -> tuple[list[float | None], list[float | None]]:
+    """PF1(k) of a drift run against the starting persona's golden facts (old) and against the
+    drifted persona's (new), one value per turn each, from the last record of each (conversation,
+    turn) (:meth:`~aloe_bench.records.ProbeRecord.score_for`). Conversations without a drifted
+    persona are left out."""
+    index = {c.id: i for i, c in enumerate(conversations) if c.drifted is not None}
+    ids = {c.id: (c.persona.id, c.drifted.id) for c in conversations if c.drifted is not None}
+    old, new = np.full((len(conversations), turns), np.nan), np.full((len(conversations), turns), np.nan)
+    for r in records:
+        i = index.get(r.conversation_id)
+        if i is None or not 1 <= r.turn <= turns:
+            continue
+        for matrix, pid in ((old, ids[r.conversation_id][0]), (new, ids[r.conversation_id][1])):
+            scored = r.score_for(pid)
+            if scored is not None and scored.f1 is not None:
+                matrix[i, r.turn - 1] = float(scored.f1)
+    return alignment_curve(old)[0], alignment_curve(new)[0]

@@ -127,12 +127,16 @@ class Turn(Record):
     #: Usage of the calls that produced this turn, by role (``user``, ``model``); summed over
     #: every stored record (failed tries included) into the summary's usage.
     usage: dict[str, Usage] = Field(default_factory=dict)
+    #: Runs with a persona drift (``evaluate --drift-at K``, docs/drift.md) only: the id of the
+    #: persona the simulator played at this turn (``persona_id`` before K, the persona it drifted
+    #: to from K on). None (absent from the file) in runs without a drift.
+    active_persona_id: str | None = None
     #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
-        return _drop_absent(handler(self), ("output", "malformed"))
+        return _drop_absent(handler(self), ("output", "malformed", "active_persona_id"))
 
 
 class Conversation(Record):
@@ -146,6 +150,18 @@ class Conversation(Record):
     sample: int = 0
     #: Its turns in order; a failed turn, if any, is the last one.
     turns: list[Turn] = Field(default_factory=list)
+    #: With a persona drift (``evaluate --drift-at K``): who the user is from turn ``drift_at``
+    #: on (:func:`aloe_bench.personas.drift.drift_targets`); None without a drift.
+    drifted: Persona | None = None
+    #: The turn K from which ``drifted`` is played; None without a drift.
+    drift_at: int | None = None
+
+    def persona_at(self, turn: int) -> Persona:
+        """The persona played (and judged against) at ``turn``: ``drifted`` from ``drift_at`` on,
+        else ``persona``."""
+        if self.drifted is not None and self.drift_at is not None and turn >= self.drift_at:
+            return self.drifted
+        return self.persona
 
     @staticmethod
     def make_id(persona_id: str, seed: int, sample: int = 0) -> str:
@@ -207,6 +223,9 @@ class TurnScore(Record):
     error: str | None = None
     #: Usage of the judge calls behind this record.
     usage: Usage = Field(default_factory=Usage)
+    #: Runs with a persona drift only (docs/drift.md): the id of the persona the reply was judged
+    #: against, the one played at that turn; None (absent from the file) otherwise.
+    active_persona_id: str | None = None
     #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
 
@@ -217,9 +236,49 @@ class TurnScore(Record):
             self.status = "unreadable"
         return self
 
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("active_persona_id",))
+
 
 #: Why a probe record holds no F1 (``ProbeRecord.status``).
 ProbeStatus = Literal["ok", "malformed", "unreadable", "probe_failed", "judge_failed"]
+
+
+class ProbeScore(BaseModel):
+    """One inferred profile scored against one persona's golden facts: the second scoring of a
+    :class:`ProbeRecord` in a run with a persona drift (``ProbeRecord.other``). Its fields mean
+    what the record's fields of the same names mean."""
+
+    #: The persona whose golden facts were counted.
+    persona_id: str
+    #: ``ok``, ``malformed`` (no readable profile: F1 0), ``unreadable`` or ``judge_failed``.
+    status: Literal["ok", "malformed", "unreadable", "judge_failed"] = "ok"
+    #: Golden facts covered; None without a count.
+    covered: int | None = None
+    #: The persona's golden facts (count).
+    golden: int = 0
+    #: covered / inferred lines; None without a count.
+    precision: float | None = None
+    #: covered / golden facts; None without a count.
+    recall: float | None = None
+    #: Harmonic mean of precision and recall; None without a count.
+    f1: float | None = None
+    #: Where the golden facts came from: ``file``, ``curated`` or ``sentence-split``.
+    facts_origin: str = ""
+    #: The coverage judge's raw answer (of its last attempt).
+    judge_raw: str = ""
+    #: Coverage-judge calls made (re-asks included; 0 when none was needed).
+    attempts: int = 0
+    #: The failed call's error (secrets redacted) when ``status`` is ``judge_failed``.
+    error: str | None = None
+    #: Usage of the coverage-judge calls behind this scoring.
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def done(self) -> bool:
+        """True unless the coverage judge's call failed (``--resume`` asks again)."""
+        return self.status != "judge_failed"
 
 
 class ProbeRecord(Record):
@@ -278,16 +337,40 @@ class ProbeRecord(Record):
     attempts: int = 0
     #: The failed call's error (secrets redacted) when ``status`` is ``probe_failed`` or ``judge_failed``.
     error: str | None = None
-    #: Usage of the calls behind this record, by role (``probe``, ``profile_judge``).
+    #: Usage of the calls behind this record, by role (``probe``, ``profile_judge``; the second
+    #: scoring's coverage calls are in ``other.usage``).
     usage: dict[str, Usage] = Field(default_factory=dict)
+    #: Runs with a persona drift only (docs/drift.md): the persona played at this turn, whose
+    #: golden facts the fields above count (the starting persona before K, the drifted one from K
+    #: on). None (absent from the file) otherwise.
+    active_persona_id: str | None = None
+    #: Runs with a persona drift only: the same inferred profile scored against the
+    #: conversation's other persona (before K the persona it will drift to, from K on the
+    #: starting one), so that PF1 against the old and the new profile exists at every turn.
+    #: None for a failed probe call and in runs without a drift.
+    other: ProbeScore | None = None
     #: When the record was written (UTC, ISO 8601).
     created: str = Field(default_factory=utc_now)
 
     @property
     def done(self) -> bool:
         """True when ``--resume`` has nothing left to do for this record (an unreadable count is
-        permanent unless ``--rejudge-missing`` asks)."""
-        return self.status in ("ok", "malformed", "unreadable")
+        permanent unless ``--rejudge-missing`` asks); in a drift run the second scoring
+        (``other``) must be done too."""
+        return self.status in ("ok", "malformed", "unreadable") and (self.other is None or self.other.done)
+
+    def score_for(self, persona_id: str) -> "ProbeScore | ProbeRecord | None":
+        """The scoring of this profile against ``persona_id``'s golden facts: the record itself
+        (its active persona, or its persona without a drift) or ``other``; None when neither."""
+        if (self.active_persona_id or self.persona_id) == persona_id:
+            return self
+        if self.other is not None and self.other.persona_id == persona_id:
+            return self.other
+        return None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("active_persona_id", "other"))
 
 
 def _drop_absent(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -346,10 +429,16 @@ class RunSpec(Record):
     #: (probe or reply), the probe prompt's name and hash, the probe's sampling parameters and
     #: the golden facts' description (``golden_facts(...).describe()``). Absent otherwise.
     profile: dict[str, Any] | None = None
+    #: With a persona drift (``--drift-at K``, docs/drift.md): ``at`` (K), ``kind`` (profile,
+    #: personality or both), ``mapping`` (the rule's version), ``notice_prompt`` and
+    #: ``notice_prompt_hash`` (what the simulator is told at K), ``targets`` (starting persona id
+    #: -> the id of the persona it drifts to) and ``targets_hash`` (of the drifted personas'
+    #: texts; compared on resume). Absent otherwise.
+    drift: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
-        return _drop_absent(handler(self), ("reply_format", "profile"))
+        return _drop_absent(handler(self), ("reply_format", "profile", "drift"))
 
 
 class Interval(BaseModel):
@@ -415,6 +504,40 @@ class RunFailures(BaseModel):
         return out
 
 
+class DriftFigures(BaseModel):
+    """What a run with a persona drift measured about it (``RunSummary.drift``; docs/drift.md).
+    AL(k) of such a run is judged against the persona played at turn k."""
+
+    #: K: the first turn played with the drifted persona.
+    at: int
+    #: ``profile``, ``personality`` or ``both``: what changed at K.
+    kind: str
+    #: Mean of AL(k) over the turns before K (None when none was scored).
+    before: float | None = None
+    #: AL(K): the first reply to the changed user.
+    at_k: float | None = None
+    #: ``before - at_k``: how much alignment the change cost at once (positive: a drop).
+    drop: float | None = None
+    #: Least-squares slope of AL(k) over k >= K: how fast the model follows (None with fewer
+    #: than two scored turns from K on).
+    recovery: float | None = None
+    #: Turns after K until AL first reaches ``before`` again: min{k >= K: AL(k) >= before} - K
+    #: (0: no drop at K); None when it never does within the run.
+    turns_to_recover: int | None = None
+    #: Percentile-bootstrap intervals over conversations: ``recovery`` and ``drop``.
+    ci: dict[str, Interval] = Field(default_factory=dict)
+    #: Runs with a profile probe only: PF1(k) against the starting persona's golden facts, one per
+    #: turn (how fast stale facts are dropped); None otherwise.
+    pf1_old: list[float | None] | None = None
+    #: Runs with a profile probe only: PF1(k) against the drifted persona's golden facts, one per
+    #: turn (how fast the new ones are learned); None otherwise.
+    pf1_new: list[float | None] | None = None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("pf1_old", "pf1_new"))
+
+
 class RunSummary(Record):
     """The result of a run; stored atomically as summary.json.
 
@@ -473,13 +596,17 @@ class RunSummary(Record):
     pf1_unreadable: int | None = None
     #: ``--reply-format rlpa`` only: outputs that broke the format (see ``Turn.malformed``).
     reply_malformed: int | None = None
+    #: Runs with a persona drift (``--drift-at K``) only: the drift and the recovery figures
+    #: (docs/drift.md); absent otherwise.
+    drift: DriftFigures | None = None
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
         data = handler(self)
         # A run without a profile measurement has none of these keys; one with it has them all
         # (null where undefined), except reply_malformed, which only --reply-format rlpa has.
-        return _drop_absent(data, ("reply_malformed",) if data.get("pf1_source") else PROFILE_SUMMARY_KEYS)
+        data = _drop_absent(data, ("reply_malformed",) if data.get("pf1_source") else PROFILE_SUMMARY_KEYS)
+        return _drop_absent(data, ("drift",))
 
 
 #: Summary keys that exist only for runs with a profile measurement or a reply format.

@@ -110,6 +110,10 @@ def print_run_header(config, host) -> None:
         console.print(f"Profile inference (PF1): {how}, scored by [bold]{escape(config.profile_judge_spec)}[/] "
                       f"({coverage.name}) against golden facts"
                       + (f" from {escape(config.facts)}" if config.facts else ""))
+    if config.drift_at is not None:
+        console.print(f"Preference drift: from turn {config.drift_at} on the user plays a changed persona "
+                      f"({config.drift_kind}: the next distinct {config.drift_kind.replace('both', 'profile and personality')} "
+                      "of the persona source), judged against the persona of each turn (docs/drift.md)")
     demo = sorted({spec for spec, entry in ((config.user, sim), (config.judge, judge), *scored_by)
                    if entry.meta.get("needs_backend", True) and provider(spec).meta.get("demo_quality")})
     if demo:
@@ -117,6 +121,30 @@ def print_run_header(config, host) -> None:
                       "backend (its provider says so), whose scores are not comparable to the paper. For the paper "
                       "protocol use --preset aloe-paper (gpt-4o) or --preset aloe-code (gpt-4o-mini), or name any "
                       "--user/--judge model.")
+
+
+def print_drift(drift) -> None:
+    """The recovery figures of a run with a persona drift (``summary.drift``), on stdout with the
+    other figures."""
+    from aloe_bench.cli.common import out
+
+    def num(value, digits=2):
+        return "—" if value is None else f"{value:.{digits}f}"
+
+    def ci(key, digits):
+        iv = drift.ci.get(key)
+        return f" [95% CI {num(iv.low, digits)}, {num(iv.high, digits)}]" if iv is not None and iv.low is not None else ""
+
+    back = drift.turns_to_recover
+    lines = [f"Drift at turn {drift.at} ({drift.kind}): AL before {num(drift.before)} → AL({drift.at}) "
+             f"{num(drift.at_k)}, drop {num(drift.drop)}{ci('drop', 2)}",
+             f"  recovery slope {num(drift.recovery, 3)}{ci('recovery', 3)}; turns to recover: "
+             f"{'not within the run' if back is None else back}"]
+    if drift.pf1_old is not None:
+        lines.append("  PF1 against the old profile: " + " ".join(num(v) for v in drift.pf1_old))
+        lines.append("  PF1 against the new profile: " + " ".join(num(v) for v in (drift.pf1_new or [])))
+    for line in lines:
+        out.print(line, markup=False)
 
 
 @click.command("evaluate")
@@ -147,6 +175,8 @@ def print_run_header(config, host) -> None:
 @click.option("--profile-judge-option", "profile_judge_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the coverage judge's backend (repeatable).")
 @click.option("--profile-judge-protocol-option", "profile_judge_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the coverage judge protocol's factory (repeatable).")
 @click.option("--facts", type=click.Path(dir_okay=False), help="Golden facts file (from `aloe-bench personas facts`) for the profile measurement (default: the persona source's curated facts, else one fact per sentence of each profile).")
+@click.option("--drift-at", type=int, metavar="K", help="Preference drift (docs/drift.md): from turn K on (2 <= K <= --turns) the simulated user plays a changed persona, told at K that its situation has changed; each reply is judged against the persona of its turn. summary.json gains the recovery figures under drift.")
+@click.option("--drift-kind", type=click.Choice(["profile", "personality", "both"]), help="With --drift-at, what changes: profile (default: the next distinct profile of the persona source), personality (the next distinct personality) or both.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="aloe-paper: gpt-4o user + judge; aloe-code: gpt-4o-mini-2024-07-18, max_tokens 300.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file with the same keys as these options.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Run folder (default runs/MODEL-TIMESTAMP).")
@@ -180,7 +210,7 @@ def command(**opts: Any) -> None:
     values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
                                    "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap",
                                    "max_cost", "reply_format", "rlpa_history", "profile_judge",
-                                   "profile_judge_protocol", "facts")}
+                                   "profile_judge_protocol", "facts", "drift_at", "drift_kind")}
     values["profile_probe"] = True if opts["profile_probe"] else None
     if opts["no_cache"]:
         values["cache"] = False
@@ -227,5 +257,7 @@ def command(**opts: Any) -> None:
         console.print(f"\n[yellow]Stopped.[/] Every finished turn is saved. Resume with:\n  {escape(resume_cmd)}")
         raise SystemExit(130) from None
     print_summary(summary)
+    if summary.drift is not None:
+        print_drift(summary.drift)
     console.print(f"Results in [bold]{output}[/] (summary.json). Report: aloe-bench report {output}")
     exit_for_status(summary, resume_cmd)

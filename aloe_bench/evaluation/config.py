@@ -75,6 +75,13 @@ class EvalConfig(BaseModel):
     #: An extracted golden-facts file (``aloe-bench personas facts``); None: the curated facts of
     #: the persona source when it has them, else one fact per sentence of each profile.
     facts: str | None = None
+    #: Persona drift (docs/drift.md): from this turn K on (2 <= K <= turns) the simulator plays a
+    #: changed persona, told at K that its situation has changed, and the judge scores against
+    #: the persona played at each turn. None: no drift.
+    drift_at: int | None = None
+    #: What changes at ``drift_at``: ``profile`` (the next distinct profile of the source),
+    #: ``personality`` (the next distinct personality) or ``both``.
+    drift_kind: Literal["profile", "personality", "both"] = "profile"
     # Operational keys: they do not change results, so resuming may change them.
     concurrency: int = Field(16, ge=1)
     cache: bool = True
@@ -90,6 +97,8 @@ class EvalConfig(BaseModel):
     RLPA_KEYS: ClassVar[tuple[str, ...]] = ("reply_format", "rlpa_history")
     PROFILE_JUDGE_KEYS: ClassVar[tuple[str, ...]] = ("profile_judge", "profile_judge_protocol", "profile_judge_options",
                                                      "profile_judge_protocol_options", "profile_judge_params", "facts")
+    #: Keys of a persona drift: left out of :meth:`result_keys` while there is no drift.
+    DRIFT_KEYS: ClassVar[tuple[str, ...]] = ("drift_at", "drift_kind")
 
     @model_validator(mode="after")
     def _probe_from_replies(self) -> "EvalConfig":
@@ -128,8 +137,10 @@ class EvalConfig(BaseModel):
             used |= set(self.RLPA_KEYS)
         if self.profile_source:
             used |= set(self.PROFILE_JUDGE_KEYS)
+        if self.drift_at is not None:
+            used |= set(self.DRIFT_KEYS)
         defaults = redact(EvalConfig.model_construct().model_dump(mode="json"))
-        optional = set(self.PROBE_KEYS + self.RLPA_KEYS + self.PROFILE_JUDGE_KEYS) - used
+        optional = set(self.PROBE_KEYS + self.RLPA_KEYS + self.PROFILE_JUDGE_KEYS + self.DRIFT_KEYS) - used
         return {k: v for k, v in data.items()
                 if k not in self.OPERATIONAL and not (k in optional and v == defaults.get(k))}
 
@@ -148,6 +159,19 @@ class EvalConfig(BaseModel):
                 flags = ", ".join("--" + k.replace("_", "-") if k != "probe_params" else k for k in stray)
                 raise ConfigError(f"Profile-judge settings without a profile measurement: {flags}.",
                                   "Add --profile-probe (or --reply-format rlpa), or drop them.")
+
+    def check_drift_settings(self) -> None:
+        """One-line usage errors for a drift that cannot happen: K outside 2..turns (the drift
+        needs a turn before it and one to happen at), a drift kind without ``drift_at``."""
+        if self.drift_at is None:
+            if self.drift_kind != EvalConfig.model_construct().drift_kind:
+                raise ConfigError("--drift-kind applies only with --drift-at.",
+                                  "Add --drift-at K (the turn the user changes at), or drop --drift-kind.")
+            return
+        if not 2 <= self.drift_at <= self.turns:
+            raise ConfigError(f"--drift-at {self.drift_at} is outside 2..{self.turns}: the user must have had at "
+                              f"least one turn before the change, and the change must happen within --turns "
+                              f"{self.turns}.", f"Use --drift-at K with 2 <= K <= {self.turns}.")
 
     def config_hash(self) -> str:
         """Hash of :meth:`result_keys`."""

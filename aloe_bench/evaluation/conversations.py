@@ -56,14 +56,18 @@ def rebuild_chains(personas: Sequence[Persona], seed: int, records: Sequence[Any
 
 
 def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn], *,
-                          keep_failed: bool = False) -> list[Conversation]:
+                          keep_failed: bool = False, drift: Any = None) -> list[Conversation]:
     """Conversations with their stored turns, in persona order; turns after a gap are ignored.
 
     A failed turn (simulator or model error) ends the conversation when ``keep_failed``; otherwise
     it is dropped so that a resumed run tries that turn again (errors are often transient: rate
-    limits, a missing key fixed since).
+    limits, a missing key fixed since). ``drift`` (a run's
+    :class:`~aloe_bench.evaluation.drift.RunDrift`) gives each conversation its drifted persona.
     """
-    return rebuild_chains(personas, seed, turns, Conversation, keep_failed=keep_failed)
+    convs = rebuild_chains(personas, seed, turns, Conversation, keep_failed=keep_failed)
+    if drift is not None:
+        drift.attach(convs)
+    return convs
 
 
 def warn_transcript_gaps(store: RunStore, convs: Sequence[Conversation], turns: int) -> None:

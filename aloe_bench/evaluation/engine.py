@@ -12,6 +12,10 @@ profiles are scored in the background too (:mod:`aloe_bench.evaluation.profiling
 judging. Under ``--reply-format rlpa`` the model's output is split (:mod:`aloe_bench.evaluation.reply_format`):
 the user simulator and the judge see only its response.
 
+With a persona drift (``--drift-at K``, :mod:`aloe_bench.evaluation.drift`) the simulator plays the
+drifted persona from turn K on (told of the change at K), and each reply is judged, and each
+profile scored, against the persona played at its turn.
+
 Every record is appended to the run folder as soon as it exists, so a killed run resumes with
 only the missing calls; finished conversations and scored turns are never redone.
 """
@@ -24,10 +28,11 @@ from pathlib import Path
 from aloe_bench import __version__
 from aloe_bench.backends.cache import CallCache
 from aloe_bench.components import SimRequest
-from aloe_bench.errors import AloeBenchError, ResumeConflictError
+from aloe_bench.errors import AloeBenchError, ConfigError, ResumeConflictError
 from aloe_bench.evaluation.budget import Budget
 from aloe_bench.evaluation.config import EvalConfig, check_resume
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
+from aloe_bench.evaluation.drift import RunDrift, handles_drift, plan_drift
 from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
 from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.evaluation.profiling import ProfileScorer, describe_profile_measurement, unscored_profiles
@@ -61,6 +66,7 @@ class Evaluation:
         self.cache_path = cache_path
         self.progress = progress or RunListener()
         self.usage = {role: Usage() for role in ("user", "model", "judge")}
+        self._drift: RunDrift | None = None
         if self.config.profile_source is not None:
             self.usage.update({role: Usage() for role in ("probe", "profile_judge")})
 
@@ -74,6 +80,7 @@ class Evaluation:
         cfg = self.config
         validate_roles(cfg, self.host)  # bad specs and protocols fail here, before any folder or call
         personas = select_personas(cfg, self.host)
+        drift = plan_drift(cfg, self.host, personas)  # a source that cannot drift fails here
         golden = None
         if cfg.profile_source is not None:  # a bad facts file fails here too
             from aloe_bench.personas.facts import golden_facts
@@ -85,15 +92,21 @@ class Evaluation:
             try:
                 comps = build_roles(cfg, self.host, cache, dry=self.dry)
                 try:
-                    return await self._run(personas, old, comps, golden)
+                    if drift is not None and not handles_drift(comps.simulator):
+                        raise ConfigError(f"The simulator protocol {cfg.user_protocol!r} does not say that it plays a "
+                                          "change of persona (handles_change_notice), which --drift-at needs.",
+                                          "Use --user-protocol aloe, or drop --drift-at.")
+                    return await self._run(personas, old, comps, golden, drift)
                 finally:
                     comps.close()
             finally:
                 if cache is not None:
                     cache.close()
 
-    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: RunRoles, golden) -> RunSummary:
+    async def _run(self, personas: list[Persona], old: RunSpec | None, comps: RunRoles, golden,
+                   drift: RunDrift | None = None) -> RunSummary:
         cfg, store = self.config, self.store
+        self._drift = drift
         personas_hash = stable_hash([p.model_dump(exclude={"source"}) for p in personas])
         profile = (describe_profile_measurement(cfg.profile_source, golden, cfg.probe_params if cfg.profile_probe
                                                 else None) if golden is not None else None)
@@ -102,7 +115,8 @@ class Evaluation:
                               components=role_specs(cfg, comps), personas_source=redact_text(cfg.personas),
                               personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed,
                               reply_format=describe_reply_format(cfg.reply_format, cfg.rlpa_history),
-                              profile=redact(profile) if profile is not None else None)
+                              profile=redact(profile) if profile is not None else None,
+                              drift=drift.describe() if drift is not None else None)
         if old is None:
             store.write_spec(spec)
         elif old.personas_hash != personas_hash:
@@ -113,11 +127,17 @@ class Evaluation:
             raise ResumeConflictError(f"The golden facts changed since {store.dir} was started "
                                       f"({old.profile.get('facts')} -> {redact(profile).get('facts')}).",
                                       "Resume with the same --facts file, or start a new run.")
+        elif drift is not None and (old.drift or {}).get("targets_hash") != drift.targets_hash():
+            raise ResumeConflictError(f"The drifted personas of {cfg.personas!r} changed since {store.dir} was "
+                                      "started (the persona source is not what it was).",
+                                      "Resume with the same persona source, or start a new run.")
         if old is None or not store.personas_path.is_file():
             store.write_personas(personas)
+        if drift is not None and (old is None or not store.drift_personas_path.is_file()):
+            store.write_drift_personas(drift.personas())
         stored_turns, _ = store.read_turns()
         stored_scores, _ = store.read_scores()
-        convs = rebuild_conversations(personas, cfg.seed, stored_turns)
+        convs = rebuild_conversations(personas, cfg.seed, stored_turns, drift=drift)
         done = sum(len(c.turns) for c in convs)
         self.budget = Budget(cfg.max_cost, sum(u.cost for u in store.usage().values()),
                              lambda: sum(u.cost for u in self.usage.values()))
@@ -198,7 +218,8 @@ class Evaluation:
             self._report_usage(comps)
 
         # The summary is computed from what is on disk, exactly as `report` and `judge` see it.
-        final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True)
+        final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True,
+                                      drift=drift)
         summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
                             str(store.dir), probes=store.read_probes(warn=False)[0] if profiler is not None else None)
         if self.stopped and summary.status != "complete":
@@ -227,8 +248,10 @@ class Evaluation:
 
     async def _play_group(self, k: int, live: list[Conversation], comps: RunRoles, out: JsonlWriter) -> list[Turn]:
         cfg = self.config
+        drift = self._drift
         sim_replies = await comps.simulator.next_messages([
             SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns, conversation_id=c.id)
+            if drift is None else drift.request(c, k, history=c.history(), total_turns=cfg.turns)
             for c in live])
         for r in sim_replies:
             self.usage["user"].add(r.usage())
@@ -243,9 +266,10 @@ class Evaluation:
         turns = []
         for i, conv in enumerate(live):
             sim = sim_replies[i]
+            active = {"active_persona_id": conv.persona_at(k).id} if drift is not None else {}
             if not sim.ok:
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user="", reply=None,
-                         status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()})
+                         status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()}, **active)
             else:
                 rep = by_index[i]
                 sections: dict = {}
@@ -258,7 +282,7 @@ class Evaluation:
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user=sim.text,
                          reply=reply, status="ok" if rep.ok else "model_failed",
                          error=redact_text(rep.error), reply_tokens=rep.completion_tokens or None,
-                         usage={"user": sim.usage(), "model": rep.usage()}, **sections)
+                         usage={"user": sim.usage(), "model": rep.usage()}, **sections, **active)
             out.write(t)
             conv.turns.append(t)
             turns.append(t)

@@ -19,6 +19,7 @@ from aloe_bench.errors import AloeBenchError, ResumeConflictError
 from aloe_bench.evaluation.config import EvalConfig, diff_configs
 from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.evaluation.conversations import rebuild_conversations, run_personas, warn_transcript_gaps
+from aloe_bench.evaluation.drift import stored_drift
 from aloe_bench.evaluation.roles import build_roles, role_specs
 from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore, atomic_write_json
 from aloe_bench.evaluation.summary import summarize
@@ -36,8 +37,10 @@ class TurnJudger:
         self.samples, self.progress, self.usage = samples, progress, usage
 
     def requests_for(self, conv: Conversation, turn: Turn) -> JudgeRequest:
+        """The judge's request for one reply: against the persona played at its turn (the drifted
+        one from K on in a drift run), with the dialogue before it."""
         history = conv.history()[: 2 * (turn.turn - 1)]
-        return JudgeRequest(persona=conv.persona, history=history, user_message=turn.user,
+        return JudgeRequest(persona=conv.persona_at(turn.turn), history=history, user_message=turn.user,
                             reply=turn.reply or "", turn=turn.turn, conversation_id=conv.id)
 
     async def score(self, items: Sequence[tuple[Conversation, Turn, int]]) -> list[TurnScore]:
@@ -62,7 +65,8 @@ class TurnJudger:
                                 judge=self.judge_spec, mode=getattr(self.judge, "mode", "turn"),
                                 rationale=v.rationale, raw=v.raw, argmax=v.argmax, probs=v.probs,
                                 attempts=v.attempts, sample=sample, status=status, error=redact_text(v.error),
-                                usage=v.usage)
+                                usage=v.usage, active_persona_id=conv.persona_at(turn.turn).id
+                                if conv.drifted is not None else None)
                 self.writer.write(rec)
                 self.usage.add(v.usage)
                 out.append(rec)
@@ -128,9 +132,10 @@ async def judge_run(run_dir: str | Path, judge_spec: str, host, *, name: str | N
     name = name or default_judgement_name(judge_spec, judge_protocol, cfg.judge_mode, samples)
     store = RunStore(run_dir, scores_name=name)
     personas = run_personas(base, cfg, host)
+    drift = stored_drift(base, spec, cfg, host, personas)
     with store.lock():
         turns, _ = base.read_turns()
-        convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True)
+        convs = rebuild_conversations(personas, cfg.seed, turns, keep_failed=True, drift=drift)
         warn_transcript_gaps(base, convs, cfg.turns)
         cache = CallCache(cache_path) if cache_path else None
         try:

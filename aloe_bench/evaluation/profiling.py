@@ -15,6 +15,11 @@ gain from batches get one probe batch and one judge batch per turn; with API bac
 conversation's probe goes on to its count as soon as it returns. Calls go through the call cache
 and are counted per role (``probe``, ``profile_judge``). A failed probe or coverage-judge call is
 recorded and asked again on ``--resume`` (a stored probe answer is reused, not asked again).
+
+In a run with a persona drift (``--drift-at K``, docs/drift.md) each profile is scored against the
+persona played at its turn and, as ``ProbeRecord.other``, against the conversation's other persona
+(PF1 against the old and the new profile at every turn); both counts go through the same judge, cache
+and resume, and a resumed record keeps the count that succeeded and asks only the one that failed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aloe_bench.errors import AloeBenchError
 from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.evaluation.run_folder import JsonlWriter
 from aloe_bench.prompts import load_prompt, prompt_hash
-from aloe_bench.records import Conversation, Message, ProbeRecord, Turn, Usage
+from aloe_bench.records import Conversation, Message, Persona, ProbeRecord, ProbeScore, Turn, Usage, utc_now
 from aloe_bench.secrets import redact_text
 
 #: The probe's question (a versioned prompt; its hash goes into run.json).
@@ -80,6 +85,14 @@ def unscored_profiles(convs: Sequence[Conversation], stored: Sequence[ProbeRecor
     return out
 
 
+def _other_persona(conv: Conversation, turn: int) -> Persona | None:
+    """In a drift run, the persona not played at ``turn`` (the drifted one before K, the starting
+    one from K on); None without a drift."""
+    if conv.drifted is None or conv.drift_at is None:
+        return None
+    return conv.persona if turn >= conv.drift_at else conv.drifted
+
+
 class ProfileScorer:
     """Scores the inferred profiles of turns into ``probes.jsonl``.
 
@@ -119,8 +132,8 @@ class ProfileScorer:
         ask = []
         for i, (conv, turn, prev) in enumerate(items):
             if self.source == "probe":
-                if prev is not None and prev.status in ("judge_failed", "unreadable"):
-                    raws[i] = prev.raw  # the model answered: only the count is asked again
+                if prev is not None and prev.status != "probe_failed":
+                    raws[i] = prev.raw  # the model answered: only the count(s) are asked again
                 else:
                     ask.append(i)
         if ask:
@@ -153,28 +166,73 @@ class ProfileScorer:
                 parsed = parse_profile(raws[i])
                 inferred[i], malformed[i] = parsed.profile, parsed.malformed
 
-        golden = [list(self.golden.facts(conv.persona)) for conv, _t, _p in items]
-        ask_judge = [i for i in range(n) if i not in failed and inferred[i]]
-        verdicts: dict[int, Any] = {}
-        if ask_judge:
+        # Whom each profile is scored against: the persona played at its turn and, in a drift run,
+        # the conversation's other persona too (PF1 against the old and the new profile).
+        active = [conv.persona_at(turn.turn) for conv, turn, _p in items]
+        others = [_other_persona(conv, turn.turn) for conv, turn, _p in items]
+        golden = [list(self.golden.facts(p)) for p in active]
+        # A count already made for a profile (a resumed record whose other count failed) is kept.
+        keep_main = [prev is not None and prev.status == "ok" and prev.inferred == inferred[i]
+                     for i, (_c, _t, prev) in enumerate(items)]
+        keep_other = [prev is not None and prev.other is not None and prev.other.status == "ok"
+                      and prev.inferred == inferred[i] and others[i] is not None
+                      and prev.other.persona_id == others[i].id for i, (_c, _t, prev) in enumerate(items)]
+        asks = [(i, "main", active[i]) for i in range(n) if i not in failed and inferred[i] and not keep_main[i]]
+        asks += [(i, "other", others[i]) for i in range(n)
+                 if others[i] is not None and i not in failed and inferred[i] and not keep_other[i]]
+        verdicts: dict[tuple[int, str], Any] = {}
+        if asks:
             from aloe_bench.components import CoverageRequest
 
-            requests = [CoverageRequest(persona=items[i][0].persona, golden=golden[i], inferred=inferred[i],
-                                        turn=items[i][1].turn, conversation_id=items[i][0].id) for i in ask_judge]
+            requests = [CoverageRequest(persona=persona, golden=list(self.golden.facts(persona)), inferred=inferred[i],
+                                        turn=items[i][1].turn, conversation_id=items[i][0].id)
+                        for i, _which, persona in asks]
             answers = await self.judge.count(requests)
             if len(answers) != len(requests):
                 raise AloeBenchError(f"Coverage judge {self.judge_spec!r} returned {len(answers)} counts for "
                                      f"{len(requests)} profiles.", "Its protocol must return one verdict per request.")
-            verdicts = dict(zip(ask_judge, answers))
+            verdicts = {(i, which): a for (i, which, _p), a in zip(asks, answers)}
 
         out = []
-        for i, (conv, turn, _prev) in enumerate(items):
-            out.append(self._record(conv, turn, raws[i], inferred[i], malformed[i], failed.get(i), golden[i],
-                                    verdicts.get(i), usages[i]))
+        for i, (conv, turn, prev) in enumerate(items):
+            rec = (self._kept(prev, raws[i], usages[i]) if keep_main[i] else
+                   self._record(conv, turn, raws[i], inferred[i], malformed[i], failed.get(i), golden[i],
+                                verdicts.get((i, "main")), usages[i]))
+            if conv.drifted is not None:
+                other = None
+                if others[i] is not None and i not in failed:
+                    other = prev.other.model_copy(update={"usage": Usage()}) if keep_other[i] else \
+                        self._other(others[i], inferred[i], verdicts.get((i, "other")))
+                rec = rec.model_copy(update={"active_persona_id": active[i].id, "other": other})
+            out.append(rec)
         for rec in out:
             self.writer.write(rec)
         self.progress.probed(len(out))
         return out
+
+    def _kept(self, prev: ProbeRecord, raw: str, usage: dict[str, Usage]) -> ProbeRecord:
+        """``prev`` written again with its count kept (no call, so no profile-judge usage)."""
+        return prev.model_copy(update={"raw": raw, "usage": usage, "error": None, "created": utc_now()})
+
+    def _other(self, persona: Persona, inferred: list[str] | None, verdict) -> ProbeScore:
+        """The second scoring of a drift run: the profile against ``persona``'s golden facts."""
+        from aloe_bench.profile import profile_f1
+
+        golden = self.golden.facts(persona)
+        base: dict[str, Any] = dict(persona_id=persona.id, golden=len(golden), facts_origin=self.golden.origin(persona))
+        if inferred is None:
+            return ProbeScore(**base, status="malformed", precision=0.0, recall=0.0, f1=0.0)
+        if verdict is None:  # an empty profile covers nothing
+            s = profile_f1(0, 0, len(golden))
+            return ProbeScore(**base, covered=0, precision=s.precision, recall=s.recall, f1=s.f1)
+        self.usage["profile_judge"].add(verdict.usage)
+        base.update(judge_raw=verdict.raw, attempts=verdict.attempts, usage=verdict.usage)
+        if verdict.covered is None:
+            if verdict.error:
+                return ProbeScore(**base, status="judge_failed", error=redact_text(verdict.error))
+            return ProbeScore(**base, status="unreadable")
+        s = profile_f1(verdict.covered, len(inferred), len(golden))
+        return ProbeScore(**base, covered=s.covered, precision=s.precision, recall=s.recall, f1=s.f1)
 
     def _record(self, conv: Conversation, turn: Turn, raw: str, inferred: list[str] | None, malformed: str | None,
                 probe_error: str | None, golden: list[str], verdict, usage: dict[str, Usage]) -> ProbeRecord:
@@ -182,7 +240,7 @@ class ProfileScorer:
 
         base: dict[str, Any] = dict(conversation_id=conv.id, persona_id=conv.persona.id, turn=turn.turn,
                                     source=self.source, raw=raw, golden=len(golden),
-                                    facts_origin=self.golden.origin(conv.persona), usage=usage)
+                                    facts_origin=self.golden.origin(conv.persona_at(turn.turn)), usage=usage)
         if probe_error is not None:
             return ProbeRecord(**base, status="probe_failed", error=probe_error)
         if inferred is None:

@@ -126,6 +126,7 @@ def validate_roles(config: EvalConfig, host) -> None:
 
     config = config.with_default_specs(host)
     config.check_profile_settings()
+    config.check_drift_settings()
     host.simulators.get(config.user_protocol)
     host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
     validate_spec(config.model, host)

@@ -9,6 +9,8 @@
     RUN_DIR/personas.jsonl      the run's personas (atomic), so the folder is self-contained
     RUN_DIR/probes.jsonl        with a profile measurement: one ProbeRecord per (conversation,
                                 turn) (append-only, flushed per record)
+    RUN_DIR/drift_personas.jsonl  with a persona drift (--drift-at): the personas played from K
+                                on (atomic); run.json's ``drift.targets`` maps each starting id to one
     RUN_DIR/judgements/NAME/    re-scorings by `aloe-bench judge`: judgement.json (what defines
                                 the re-scoring), scores.jsonl, summary.json
     RUN_DIR/.lock               held by the one process that writes the folder
@@ -144,6 +146,11 @@ class RunStore:
         return self.dir / "probes.jsonl"
 
     @property
+    def drift_personas_path(self) -> Path:
+        """The drifted personas of a run with a persona drift (docs/drift.md)."""
+        return self.dir / "drift_personas.jsonl"
+
+    @property
     def judgement_path(self) -> Path:
         """What defines a re-scoring (only in ``judgements/NAME/``)."""
         return self.scores_dir / "judgement.json"
@@ -216,6 +223,8 @@ class RunStore:
             for r in read_jsonl(self.probes_path, ProbeRecord)[0]:
                 for role, u in r.usage.items():
                     out.setdefault(role, Usage()).add(u)
+                if r.other is not None:  # a drift run's second coverage count
+                    out.setdefault("profile_judge", Usage()).add(r.other.usage)
         for s in read_jsonl(self.scores_path, TurnScore)[0]:
             out.setdefault("judge", Usage()).add(s.usage)
         return out
@@ -229,6 +238,16 @@ class RunStore:
         if not self.personas_path.is_file():
             return None
         return read_jsonl(self.personas_path, Persona)[0]
+
+    def write_drift_personas(self, personas: list[Persona]) -> None:
+        """Store the personas a drift run plays from K on (atomically)."""
+        atomic_write_text(self.drift_personas_path, "".join(p.model_dump_json() + "\n" for p in personas))
+
+    def read_drift_personas(self) -> list[Persona] | None:
+        """The stored drifted personas, or None when the folder has none (no drift)."""
+        if not self.drift_personas_path.is_file():
+            return None
+        return read_jsonl(self.drift_personas_path, Persona)[0]
 
     def read_summary(self) -> RunSummary:
         """The stored summary; a clear error when the run has none yet."""

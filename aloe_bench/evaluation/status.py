@@ -52,14 +52,16 @@ def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], t
                     out.scores["unreadable"] += 1
             if probes is not None:
                 r = by_turn.get((conv.id, t.turn))
+                other = r.other if r is not None else None  # the second scoring of a drift run
                 if r is None:
                     out.probes["unscored"] += 1
-                elif r.status in ("probe_failed", "judge_failed"):
+                elif r.status in ("probe_failed", "judge_failed") or (other is not None and not other.done):
                     out.probes["failed"] += 1
                     role = "probe" if r.status == "probe_failed" else "profile_judge"
-                    if r.error and role not in out.errors:
-                        out.errors[role] = r.error
-                elif r.status == "unreadable":
+                    error = r.error or (other.error if other is not None else None)
+                    if error and role not in out.errors:
+                        out.errors[role] = error
+                elif r.status == "unreadable" or (other is not None and other.status == "unreadable"):
                     out.probes["unreadable"] += 1
     return out
 

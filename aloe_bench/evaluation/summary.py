@@ -21,6 +21,9 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
     ``{"error": ...}`` entry under its name in ``extra``: one broken plugin never costs a run.
     A run with a profile measurement (``config.profile_source``) also gets PF1(k) and its
     figures from ``probes`` (the last record per (conversation, turn); None reads as none stored).
+    A run with a persona drift (``config.drift_at``) gets its recovery figures (``drift``; with a
+    profile measurement also PF1 against the old and the new profile), from ``convs`` rebuilt
+    with their drifted personas.
     """
     data = RunData(conversations=convs, scores=scores, turns=config.turns)
     align = host.metrics.get("alignment").callable()(data, resamples=config.bootstrap, seed=config.seed)
@@ -46,9 +49,18 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
         if config.reply_format != "plain":
             profile["reply_malformed"] = sum(t.status == "ok" and t.malformed is not None
                                              for c in convs for t in c.turns)
+    drift = None
+    if config.drift_at is not None:
+        from aloe_bench.metrics import drift_metrics, drift_profile_curves
+        from aloe_bench.records import DriftFigures
+
+        figures = drift_metrics(data.score_matrix(), config.drift_at, resamples=config.bootstrap, seed=config.seed)
+        if measured:
+            figures["pf1_old"], figures["pf1_new"] = drift_profile_curves(probes or [], convs, config.turns)
+        drift = DriftFigures(at=config.drift_at, kind=config.drift_kind, **figures)
     failures = assess(convs, scores, config.turns, config.judge_samples, probes=(probes or []) if measured else None)
     return RunSummary(run_dir=run_dir, model=redact_text(config.model), user=redact_text(config.user),
                       judge=redact_text(config.judge), judge_mode=config.judge_mode,
                       personas_source=redact_text(config.personas), personas_count=len(convs),
                       turns=config.turns, status=status_of(failures), failures=failures, usage=usage,
-                      components=spec.components, extra=extra, **align, **profile)
+                      components=spec.components, extra=extra, drift=drift, **align, **profile)

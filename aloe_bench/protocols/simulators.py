@@ -38,9 +38,15 @@ class AloeSimulator:
 
     The chat is mirrored for the backend: the simulator's own earlier messages become
     ``assistant`` messages and the model-under-test's replies become ``user`` messages.
+
+    At the turn a persona drift happens (``evaluate --drift-at K``, docs/drift.md) the request's
+    ``change_notice`` follows the persona in the system prompt (``persona`` is then the new
+    persona); the history, the simulator's own messages as the old persona included, is kept.
     """
 
     name = "aloe"
+    #: It passes a request's ``change_notice`` on to its model (``--drift-at`` needs that).
+    handles_change_notice = True
 
     def __init__(self, backend: ChatModel, *, params: GenerationParams | None = None, max_retries: int = 1):
         self.backend = backend
@@ -50,8 +56,11 @@ class AloeSimulator:
 
     def build_messages(self, req: SimRequest) -> list[Message]:
         """The backend's chat for one request."""
-        msgs = [Message(role="system", content=render(SYSTEM_PROMPT, profile=req.persona.profile,
-                                                       personality=req.persona.personality)),
+        system = render(SYSTEM_PROMPT, profile=req.persona.profile, personality=req.persona.personality)
+        notice = req.change_notice
+        if notice:
+            system = system.rstrip() + "\n\n" + notice.strip()
+        msgs = [Message(role="system", content=system),
                 Message(role="user", content=load_prompt(OPENING_PROMPT).strip())]
         for m in req.history:
             msgs.append(Message(role="assistant" if m.role == "user" else "user", content=m.content))

@@ -3,10 +3,11 @@
 :func:`leaderboard_rows` turns results (see :mod:`aloe_bench.reporting.results`) into one plain dict
 per run, sorted by Average AL, plus notes. Runs are ranked only against runs of the same
 *protocol* (user simulator, judge, judge mode, persona set, turns, prompt versions, the model's
-reply format and whether a profile probe ran): when the runs given use several protocols, every
+reply format, whether a profile probe ran and the persona drift): when the runs given use several protocols, every
 row carries its protocol letter, ranks restart per protocol (``A1``, ``A2``, ``B1``) and a note
 names the differing settings, instead of ranking runs that cannot be compared silently together.
-Runs with a profile measurement show their Average PF1 (``pf1_avg``) in a PF1 column.
+Runs with a profile measurement show their Average PF1 (``pf1_avg``) in a PF1 column; runs that
+all drift the same way (``--drift-at``, docs/drift.md) show their recovery figures in drift columns.
 
 Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
 
@@ -14,7 +15,11 @@ Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
     avg, avg_low, avg_high, ir, ir_low, ir_high, n_ir, r2, al_first, al_last,
     reply_words, cost, missing, status, demo_quality (bool), extra (dict: the plugin metrics of
     the run's summary, by metric name), protocol, comparable (bool), pf1_avg, pf1_avg_low,
-    pf1_avg_high (None for runs without a profile measurement)
+    pf1_avg_high (None for runs without a profile measurement), drift_at, drift_kind,
+    drift_before, drift_at_k, drift_drop, drift_recovery, drift_recovery_low, drift_recovery_high,
+    drift_turns_to_recover (None for runs without a persona drift; docs/drift.md), regress (the
+    mean of the primary metrics in the run folder's regress.json, from ``aloe-bench regress``,
+    docs/lmeval.md), regress_tasks (dict: task -> its primary metric; None without regress.json)
 
 ``status`` is the run's ``complete`` / ``incomplete`` / ``unknown``; only complete runs get a
 rank (``—`` otherwise).
@@ -39,6 +44,13 @@ ROW_FIELDS = ("rank", "run", "model", "user", "judge", "judge_mode", "personas",
               "avg", "avg_low", "avg_high", "ir", "ir_low", "ir_high", "n_ir", "r2", "al_first", "al_last",
               "reply_words", "cost", "missing", "status", "demo_quality", "extra", "protocol", "comparable",
               "pf1_avg", "pf1_avg_low", "pf1_avg_high")
+#: Row fields of runs with a persona drift (docs/drift.md; None for runs without one).
+DRIFT_ROW_FIELDS = ("drift_at", "drift_kind", "drift_before", "drift_at_k", "drift_drop", "drift_recovery",
+                    "drift_recovery_low", "drift_recovery_high", "drift_turns_to_recover")
+ROW_FIELDS += DRIFT_ROW_FIELDS
+#: Row fields of runs whose folder holds a regress.json (docs/lmeval.md; None for runs without one).
+REGRESS_ROW_FIELDS = ("regress", "regress_tasks")
+ROW_FIELDS += REGRESS_ROW_FIELDS
 
 #: Settings that must match for two runs to be ranked together, with their display names.
 PROTOCOL_FIELDS = {
@@ -47,6 +59,7 @@ PROTOCOL_FIELDS = {
     "judge_prompts": "judge prompts",
     "personas": "persona source", "personas_count": "persona count", "personas_hash": "persona contents",
     "turns": "turns", "reply_format": "reply format", "profile_probe": "profile probe",
+    "drift": "persona drift",
 }
 
 def is_demo(result: RunResult) -> bool:
@@ -71,7 +84,7 @@ def protocol_of(result: RunResult) -> dict[str, Any]:
         "judge_prompts": dict(sorted(judge.prompt_hashes.items())) if judge else {},
         "personas": s.personas_source, "personas_count": s.personas_count,
         "personas_hash": result.spec.personas_hash, "turns": s.turns,
-        "reply_format": _reply_format(result), "profile_probe": _probe(result),
+        "reply_format": _reply_format(result), "profile_probe": _probe(result), "drift": drift_protocol(result),
     }
 
 
@@ -90,6 +103,16 @@ def _probe(result: RunResult) -> str:
     if profile.get("source") != "probe":
         return "off"
     return f"on, prompt {profile.get('probe_prompt_hash')}"
+
+
+def drift_protocol(result: RunResult) -> str:
+    """``off``, or the persona drift (docs/drift.md) with its K, kind, mapping rule and change
+    notice hash (``at 3, profile, next-distinct-in-source-order.v1, notice 1a2b...``)."""
+    drift = result.spec.drift
+    if not drift:
+        return "off"
+    return (f"at {drift.get('at')}, {drift.get('kind')}, {drift.get('mapping')}, "
+            f"notice {drift.get('notice_prompt_hash')}")
 
 
 def pf1_scoring(result: RunResult) -> dict[str, Any] | None:
@@ -128,8 +151,41 @@ def _row(result: RunResult) -> dict[str, Any]:
         "protocol": "A", "comparable": True,
         "pf1_avg": s.pf1_avg, "pf1_avg_low": pf1_ci.low if pf1_ci else None,
         "pf1_avg_high": pf1_ci.high if pf1_ci else None,
+        **_drift_fields(result),
+        **_regress_fields(result),
         "_scored_turns": len(scored),
     }
+
+
+def _drift_fields(result: RunResult) -> dict[str, Any]:
+    """The :data:`DRIFT_ROW_FIELDS` of a run (all None without a persona drift)."""
+    d = result.summary.drift
+    if d is None:
+        return dict.fromkeys(DRIFT_ROW_FIELDS)
+    ci = d.ci.get("recovery")
+    return {"drift_at": d.at, "drift_kind": d.kind, "drift_before": d.before, "drift_at_k": d.at_k,
+            "drift_drop": d.drop, "drift_recovery": d.recovery, "drift_recovery_low": ci.low if ci else None,
+            "drift_recovery_high": ci.high if ci else None, "drift_turns_to_recover": d.turns_to_recover}
+
+
+def _regress_fields(result: RunResult) -> dict[str, Any]:
+    """The :data:`REGRESS_ROW_FIELDS` of a run: the summary of its regress.json (None without one)."""
+    record = result.regress
+    if not record:
+        return dict.fromkeys(REGRESS_ROW_FIELDS)
+    tasks = {name: (t.get("metrics") or {}).get(t.get("primary") or "", {}).get("value")
+             for name, t in record["tasks"].items()}
+    return {"regress": record["summary"].get("mean"), "regress_tasks": tasks}
+
+
+def _regress_setup(result: RunResult) -> str:
+    """What a run's regress figures depend on besides the model: tasks, limit, few-shot, chat
+    template and the offline suite's files."""
+    r = result.regress or {}
+    settings = r.get("settings") or {}
+    return (f"tasks {','.join(r.get('tasks') or {})}, limit {settings.get('limit')}, few-shot "
+            f"{settings.get('num_fewshot')}, chat template {settings.get('apply_chat_template')}, suite "
+            f"{(r.get('suite') or {}).get('fingerprint')}")
 
 
 def _describe(protocol: dict[str, Any]) -> str:
@@ -138,6 +194,8 @@ def _describe(protocol: dict[str, Any]) -> str:
         extra += f", reply format {protocol['reply_format']}"
     if protocol.get("profile_probe", "off") != "off":
         extra += f", profile probe {protocol['profile_probe']}"
+    if protocol.get("drift", "off") != "off":
+        extra += f", persona drift {protocol['drift']}"
     return (f"user {protocol['user']}, judge {protocol['judge']} ({protocol['judge_mode']} mode), "
             f"personas {protocol['personas']} x{protocol['personas_count']}, {protocol['turns']} turns{extra}")
 
@@ -205,6 +263,10 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
         notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
+    setups = {r.name: _regress_setup(r) for r in ranked if r.regress}
+    if len(set(setups.values())) > 1:
+        notes.append("Regress figures of these runs come from different lm-eval setups, so they are not comparable: "
+                     + "; ".join(f"{name}: {setup}" for name, setup in setups.items()) + ".")
     scorings = {r.name: pf1_scoring(r) for r in ranked if pf1_scoring(r) is not None}
     if len({json.dumps(v, sort_keys=True) for v in scorings.values()}) > 1:
         notes.append("PF1 of these runs was scored by different coverage judges or golden facts, so their PF1 "
@@ -263,7 +325,34 @@ def display_columns(rows: list[dict[str, Any]]) -> list[tuple[str, Callable[[dic
     if has_pf1(rows):  # after AL(K): the profile-inference figure beside the alignment ones
         cols.insert(12, ("PF1 [95% CI]", lambda r: with_ci(r.get("pf1_avg"), r.get("pf1_avg_low"),
                                                            r.get("pf1_avg_high"), 3)))
+    if shared_drift(rows):  # before Words/reply: the recovery figures beside the alignment ones
+        at = next((i for i, (h, _) in enumerate(cols) if h == "Words/reply"), len(cols))
+        cols[at:at] = DRIFT_COLUMNS
+    if any(r.get("regress") is not None for r in rows):  # before Words/reply: `aloe-bench regress` (lm-eval)
+        at = next((i for i, (h, _) in enumerate(cols) if h == "Words/reply"), len(cols))
+        cols.insert(at, ("Regress", lambda r: num(r.get("regress"), 3)))
     return cols
+
+
+def _recovered(value: int | None) -> str:
+    return "never" if value is None else str(value)
+
+
+#: The drift columns (docs/drift.md), shown when every row drifts the same way (:func:`shared_drift`).
+DRIFT_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("Drift@K", lambda r: f"{r['drift_at']} ({r['drift_kind']})"),
+    ("AL before → AL(K)", lambda r: f"{num(r['drift_before'], 2)} → {num(r['drift_at_k'], 2)}"),
+    ("Recovery slope [95% CI]", lambda r: with_ci(r["drift_recovery"], r["drift_recovery_low"],
+                                                  r["drift_recovery_high"], 3)),
+    ("Turns to recover", lambda r: _recovered(r["drift_turns_to_recover"])),
+]
+
+
+def shared_drift(rows: list[dict[str, Any]]) -> bool:
+    """True when every row is a run with a persona drift at the same K and of the same kind: the
+    formats then show the drift columns (runs that drift differently are other protocols)."""
+    return bool(rows) and len({(r.get("drift_at"), r.get("drift_kind")) for r in rows}) == 1 \
+        and rows[0].get("drift_at") is not None
 
 
 def has_pf1(rows: list[dict[str, Any]]) -> bool:
@@ -329,7 +418,8 @@ ul.notes{color:#555;max-width:70rem}
 
 #: Columns shown as numbers (right-aligned, never wrapped); the others are names that may wrap.
 NUMERIC_COLUMNS = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply",
-                   "Cost ($)", "PF1 [95% CI]"}
+                   "Cost ($)", "PF1 [95% CI]", "Drift@K", "AL before → AL(K)", "Recovery slope [95% CI]",
+                   "Turns to recover", "Regress"}
 
 
 def _breakable(text: str) -> str:

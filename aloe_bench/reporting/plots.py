@@ -122,6 +122,7 @@ def _curves(results: Sequence[RunResult], *, curve, avg, band, has_band, ylabel:
                 hi = np.array([np.nan if v is None else v for v in high], dtype=float)
                 if not np.all(np.isnan(lo)):
                     ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0, zorder=2)
+        _drift_markers(ax, results)
         ax.set_xlabel("Turn k")
         ax.set_ylabel(ylabel)
         ax.set_xticks(np.arange(1, kmax + 1))
@@ -143,6 +144,50 @@ def _curves(results: Sequence[RunResult], *, curve, avg, band, has_band, ylabel:
                             ncol=_legend_columns(len(results)), frameon=False, title=band_note,
                             title_fontsize=7.5)
         legend.get_title().set_color("#666666")
+    return fig
+
+
+#: Colour of the vertical marker at a persona drift's turn K.
+DRIFT_COLOR = "#b54708"
+
+
+def _drift_markers(ax, results: Sequence[RunResult]) -> None:
+    """A dotted vertical line at each persona drift's K among ``results`` (docs/drift.md), labelled
+    at the top; its SVG id is ``drift-marker-K``."""
+    for k in sorted({r.summary.drift.at for r in results if r.summary.drift is not None}):
+        line = ax.axvline(k, color=DRIFT_COLOR, linestyle=":", linewidth=1.3, zorder=1)
+        line.set_gid(f"drift-marker-{k}")
+        ax.annotate(f"drift at {k}", xy=(k, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                    textcoords="offset points", fontsize=7.5, color=DRIFT_COLOR)
+
+
+def drift_pf1_figure(result: RunResult, *, title: str | None = None) -> "Figure":
+    """PF1(k) of one drift run with a profile measurement against the starting persona's golden
+    facts (old) and the drifted persona's (new), with the marker at K: how fast stale facts are
+    dropped and new ones learned (``summary.drift.pf1_old`` and ``pf1_new``)."""
+    d = result.summary.drift
+    if d is None or d.pf1_old is None:
+        raise ConfigError(f"{result.name} has no PF1 against the old and the new profile.",
+                          "Run `aloe-bench evaluate` with --drift-at K and --profile-probe.")
+    matplotlib = require_matplotlib()
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.4, 4.0)
+        ax = fig.add_subplot()
+        ks = np.arange(1, result.summary.turns + 1)
+        for values, label, style, marker in ((d.pf1_old, "against the old (starting) profile", "-", "o"),
+                                             (d.pf1_new or [], "against the new (drifted) profile", "--", "s")):
+            ys = np.array([np.nan if v is None else v for v in (list(values) + [None] * len(ks))[: len(ks)]],
+                          dtype=float)
+            ax.plot(ks, ys, linestyle=style, marker=marker, markersize=4, linewidth=1.6, label=label, zorder=3)
+        _drift_markers(ax, [result])
+        ax.set_xlabel("Turn k")
+        ax.set_ylabel("PF1(k): mean profile F1")
+        ax.set_xticks(ks)
+        ax.set_xlim(0.7, len(ks) + 0.3)
+        ax.set_ylim(0.0, 1.0)
+        ax.grid(True, color="#dddddd", linewidth=0.6, zorder=0)
+        ax.set_title(_plain(title or f"Stale and new facts: {result.summary.model}"))
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)
     return fig
 
 

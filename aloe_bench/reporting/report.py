@@ -4,7 +4,10 @@ The page holds a summary (metric cards, AL(k) per turn), the alignment curve and
 per-persona heatmap (SVG embedded as ``data:`` images), the run's setup, and a transcript
 browser (persona, every turn, judge score and rationale). A run with a profile measurement
 (``--profile-probe``, ``--reply-format rlpa``) also gets its PF1(k) curve beside the alignment
-curve, PF1 in the cards and the per-turn table, and each turn's inferred profile in the browser.
+curve, PF1 in the cards and the per-turn table, and each turn's inferred profile in the browser. A
+run with a persona drift (``--drift-at K``, docs/drift.md) gets a dotted marker at K on its curves,
+its recovery figures in the cards, PF1 against the old and the new profile (with a probe), and
+the change shown in the browser at turn K.
 Nothing is loaded from the network.
 
 Safety: every text from models, simulators, judges and persona files is escaped. Server-side
@@ -93,6 +96,15 @@ def _cards(result: RunResult) -> str:
                      f"slope {num(s.pf1_ir, 3)}"),
                _card("Malformed profiles", str(s.pf1_malformed or 0),
                      "counted as F1 0" + (f"; {s.reply_malformed} malformed replies" if s.reply_malformed else ""))]
+    drift = []
+    if s.drift is not None:
+        d = s.drift
+        drift = [_card(f"Drift at turn {d.at}", f"{num(d.before, 2)} → {num(d.at_k, 2)}",
+                       f"{d.kind}; AL before K → AL(K); drop {num(d.drop, 2)}"
+                       + (f", {ci_text(d.ci.get('drop'), 2)}" if ci_text(d.ci.get("drop"), 2) else "")),
+                 _card("Recovery slope", num(d.recovery, 3), ci_text(d.ci.get("recovery"), 3) or "AL(k) for k ≥ K"),
+                 _card("Turns to recover", "never" if d.turns_to_recover is None else str(d.turns_to_recover),
+                       f"until AL(k) ≥ AL before (k ≥ {d.at})")]
     return "".join([
         _card("Average AL", num(s.avg, 2), ci_text(avg_ci, 2)),
         _card("IR (slope)", num(s.ir, 3), ci_text(ir_ci, 3)),
@@ -106,6 +118,7 @@ def _cards(result: RunResult) -> str:
         _card("Words / reply", num(sum(words) / len(words) if words else None, 1)),
         _card("Cost", f"${cost:.2f}" if cost is not None else "—"),
         *pf1,
+        *drift,
     ])
 
 
@@ -118,9 +131,12 @@ def _turn_table(result: RunResult) -> str:
     def at(values, k):
         return values[k] if values is not None and k < len(values) else None
 
+    drift = s.drift
+    two = drift is not None and drift.pf1_old is not None  # PF1 against the old and the new profile
     rows = []
     for k in range(s.turns):
         length = s.reply_length[k] if k < len(s.reply_length) else None
+        mark = " (drift)" if drift is not None and k + 1 == drift.at else ""
         ci = f"[{num(low[k], 2)}, {num(high[k], 2)}]" if low[k] is not None else "—"
         extra = ""
         if pf1:
@@ -128,11 +144,19 @@ def _turn_table(result: RunResult) -> str:
             extra = (f'<td class="n">{num(at(s.pf1, k), 3)}</td><td class="n">{pci}</td>'
                      f'<td class="n">{num(at(s.pf1_precision, k), 3)}</td><td class="n">{num(at(s.pf1_recall, k), 3)}</td>'
                      f'<td class="n">{at(s.pf1_n, k) if at(s.pf1_n, k) is not None else "—"}</td>')
-        rows.append(f'<tr><td class="n">{k + 1}</td><td class="n">{num(s.al[k], 2)}</td><td class="n">{ci}</td>'
+        if two:
+            extra += (f'<td class="n">{num(at(drift.pf1_old, k), 3)}</td>'
+                      f'<td class="n">{num(at(drift.pf1_new, k), 3)}</td>')
+        cls = ' class="drift"' if mark else ""
+        rows.append(f'<tr{cls}><td class="n">{k + 1}{mark}</td><td class="n">{num(s.al[k], 2)}</td>'
+                    f'<td class="n">{ci}</td>'
                     f'<td class="n">{s.n[k]}</td><td class="n">{s.missing[k]}</td>'
                     f'<td class="n">{num(length, 1)}</td>{extra}</tr>')
     head = ('<th class="n">PF1(k)</th><th class="n">PF1 95% CI</th><th class="n">Precision</th>'
             '<th class="n">Recall</th><th class="n">Profiles</th>') if pf1 else ""
+    if two:
+        head += '<th class="n">PF1 old profile</th><th class="n">PF1 new profile</th>'
+
     return ('<div class="scroll"><table class="turns"><thead><tr><th class="n">Turn k</th><th class="n">AL(k)</th>'
             '<th class="n">95% CI</th><th class="n">N(k)</th><th class="n">Missing</th>'
             f'<th class="n">Words / reply</th>{head}</tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
@@ -216,6 +240,8 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
         conv = by_conv.setdefault(t.conversation_id, {"id": t.conversation_id, "persona": t.persona_id, "turns": []})
         conv["turns"].append({"k": t.turn, "user": t.user, "reply": t.reply, "status": t.status,
                               "error": redact_text(t.error) if t.error else t.error, "scores": []})
+        if t.active_persona_id is not None:  # a persona drift: who was played at this turn
+            conv["turns"][-1]["active"] = t.active_persona_id
     index = {(c["id"], t["k"]): t for c in by_conv.values() for t in c["turns"]}
     for sc in sorted(scores, key=lambda s: s.sample):
         t = index.get((sc.conversation_id, sc.turn))
@@ -234,6 +260,7 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
                 t["profile"] = {"source": r.source, "status": r.status, "lines": r.inferred, "f1": r.f1,
                                 "covered": r.covered, "golden": r.golden, "malformed": r.malformed,
                                 "error": redact_text(r.error) if r.error else None}
+    drifted = {p.id: p for p in result.store.read_drift_personas() or []}
     order = {pid: i for i, pid in enumerate(personas)}
     convs = sorted(by_conv.values(), key=lambda c: (order.get(c["persona"], len(order)), c["persona"]))
     for c in convs:
@@ -246,6 +273,11 @@ def transcript_data(result: RunResult, host=None) -> tuple[dict[str, Any], list[
         c["n_scored"] = len(per_turn)
         failed = [t["k"] for t in c["turns"] if t["status"] != "ok"]
         c["ended"] = failed[0] if failed else None
+        change = next((t for t in c["turns"] if t.get("active") not in (None, c["persona"])), None)
+        if change is not None:  # the persona the user drifted to, shown from that turn on
+            q = drifted.get(change["active"]) or personas.get(change["active"])
+            c["drift"] = {"at": change["k"], "persona": change["active"], "profile": q.profile if q else None,
+                          "personality": q.personality if q else None}
     return {"conversations": convs}, warnings
 
 
@@ -261,7 +293,8 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
                  compare: Sequence[str | Path] = ()) -> HtmlReport:
     """Render the report of the run in ``path`` (``judgement`` picks a re-scoring; ``compare``
     adds other runs' curves to the alignment chart and a leaderboard of them all)."""
-    from aloe_bench.reporting.plots import curves_figure, figure_bytes, heatmap_figure, pf1_curves_figure
+    from aloe_bench.reporting.plots import (curves_figure, drift_pf1_figure, figure_bytes, heatmap_figure,
+                                            pf1_curves_figure)
 
     result = load_result(path, judgement)
     data, warnings = transcript_data(result, host)  # reads the run's own (unredacted) persona source
@@ -271,15 +304,21 @@ def build_report(path: str | Path, *, host=None, judgement: str | None = None,
     s = result.summary
 
     curve_runs = [result, *others]
+    drift_note = (f" Dotted line: the persona drift at turn {s.drift.at} ({s.drift.kind}); from there on each reply "
+                  "is judged against the changed persona." if s.drift is not None else "")
     curve = _img(figure_bytes(curves_figure(curve_runs)), f"AL(k) curve of {s.model}",
-                 "Mean judge score per turn; shaded: 95% bootstrap interval over personas."
-                 if result.matrix is not None else "Mean judge score per turn.", "curve")
+                 ("Mean judge score per turn; shaded: 95% bootstrap interval over personas."
+                  if result.matrix is not None else "Mean judge score per turn.") + drift_note, "curve")
     if result.has_pf1:  # PF1(k) beside AL(k): how much of the user the model has understood
         how = ("asked by a probe after each turn" if s.pf1_source == "probe"
                else "written by the model with each reply")
         pf1 = _img(figure_bytes(pf1_curves_figure(curve_runs)), f"PF1(k) curve of {s.model}",
                    f"Mean profile F1 per turn (the model's inferred profile, {how}, against the persona's golden "
-                   "facts); shaded: 95% bootstrap interval over personas.", "curve pf1")
+                   "facts); shaded: 95% bootstrap interval over personas." + drift_note, "curve pf1")
+        if s.drift is not None and s.drift.pf1_old is not None:
+            pf1 += _img(figure_bytes(drift_pf1_figure(result)), f"PF1(k) against the old and the new profile of {s.model}",
+                        "Mean profile F1 per turn against the starting persona's golden facts and against the "
+                        "drifted persona's: how fast stale facts are dropped and new ones learned.", "curve pf1")
         curve = f'<div class="curves">{curve}{pf1}</div>'
     elif any(r.has_pf1 for r in others):
         warnings.append(f"{result.name} has no profile measurement: no PF1(k) curve.")

@@ -110,6 +110,9 @@ class RunResult:
     store: RunStore
     matrix: ScoreMatrix | None = None
     judgement: str | None = None
+    #: The general-capability check beside the run (its regress.json from ``aloe-bench regress``,
+    #: plugin aloe-bench-lmeval; docs/lmeval.md), None without one.
+    regress: dict | None = None
     _ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
     _pf1_ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
 
@@ -216,6 +219,7 @@ def load_result(path: str | Path, judgement: str | None = None) -> RunResult:
     name = run_dir.name if judgement is None else f"{run_dir.name}/{judgement}"
     result = RunResult(path=run_dir, name=name, spec=spec, summary=summary, store=store, judgement=judgement)
     result.matrix = _load_matrix(store, summary.turns)
+    result.regress = load_regress_record(run_dir)
     return result
 
 
@@ -232,6 +236,28 @@ def _reading(path: Path, *, unicode: bool = True):
                         "Restore the file from a copy, or re-run into a new folder.") from None
     except OSError as exc:
         raise DataError(f"Cannot read {path}: {exc.strerror or type(exc).__name__}.") from None
+
+
+#: The general-capability check's file in a run folder (written by ``aloe-bench regress``).
+REGRESS_FILE = "regress.json"
+
+
+def load_regress_record(run_dir: Path) -> dict | None:
+    """The finished regress.json in ``run_dir`` (``aloe-bench regress``, docs/lmeval.md) as a
+    dict, None when there is none; a :class:`DataError` naming the file when it is not one."""
+    path = run_dir / REGRESS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with _reading(path):
+            record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc.msg}).", "Run `aloe-bench regress` again into this "
+                                                                  "folder, or remove the file.") from None
+    if not isinstance(record, dict) or record.get("kind") != "aloe-bench-regress" \
+            or not isinstance(record.get("tasks"), dict) or not isinstance(record.get("summary"), dict):
+        raise DataError(f"{path} is not a regress.json written by `aloe-bench regress`.")
+    return record if record.get("status") == "complete" else None
 
 
 def _load_matrix(store: RunStore, k: int) -> ScoreMatrix | None:

@@ -24,6 +24,7 @@
   convs.forEach(function (c, i) {
     c.order = i;
     var parts = [c.persona, c.profile || "", c.personality || ""];
+    if (c.drift) parts.push(c.drift.persona, c.drift.profile || "", c.drift.personality || "");
     c.turns.forEach(function (t) {
       parts.push(t.user || "", t.reply || "");
       t.scores.forEach(function (s) { parts.push(s.r || ""); });
@@ -77,6 +78,15 @@
       view.appendChild(persona);
     }
     c.turns.forEach(function (t) {
+      if (c.drift && t.k === c.drift.at) {
+        // The persona drift: from this turn on the simulator plays, and the judge scores against, another persona.
+        var change = el("div", "persona drift");
+        change.appendChild(el("b", null, "The user changes here (persona drift at turn " + c.drift.at + "): now " + c.drift.persona));
+        var np = el("div"); np.appendChild(el("b", null, "Profile")); np.appendChild(document.createTextNode(c.drift.profile || "\u2014"));
+        var nq = el("div"); nq.appendChild(el("b", null, "Personality")); nq.appendChild(document.createTextNode(c.drift.personality || "\u2014"));
+        change.appendChild(np); change.appendChild(nq);
+        view.appendChild(change);
+      }
       var box = el("div", "turn");
       box.setAttribute("data-turn", t.k);
       box.appendChild(el("h4", null, "Turn " + t.k));
