@@ -4,7 +4,9 @@ The core knows no training library: it reads the trainer's typed config class, b
 (defaults < ``--preset`` < ``--config`` file < ``--set KEY=VALUE``), calls the trainer's ``train``
 and, with ``--then-evaluate``, evaluates the trained model and its base model under one protocol
 and prints the paired difference of Average AL and IR with a bootstrap interval over the shared
-personas.
+personas. With ``--then-regress TASKS`` it runs ``aloe-bench regress`` (a command the
+aloe-bench-lmeval plugin adds) on the base and the trained model and prints the change per task:
+the general-capability check that the data mix kept general skills.
 """
 
 from __future__ import annotations
@@ -312,6 +314,46 @@ def _print_comparison(c: dict[str, Any]) -> None:
     out.print(table)
 
 
+# -- after training: general-capability check ----------------------------------------------------------
+
+def regress_command(ctx: click.Context) -> click.Command:
+    """The ``regress`` command some plugin added to the CLI (aloe-bench-lmeval); a
+    :class:`ConfigError` when none did. Checked before training, so a long run never ends in it."""
+    root = ctx.find_root().command
+    found = root.get_command(ctx, "regress") if isinstance(root, click.Group) else None
+    if found is None:
+        raise ConfigError("--then-regress needs `aloe-bench regress`, which the aloe-bench-lmeval plugin adds, and it "
+                          "is not installed.", "pip install aloe-bench-lmeval (or pip install -e "
+                          "plugins/aloe-bench-lmeval in a checkout), or leave --then-regress out.")
+    return found
+
+
+def then_regress(ctx: click.Context, result: dict[str, Any], tasks: str, limit: float | None, quiet: bool) -> None:
+    """Run ``aloe-bench regress`` on the base model and on the trained model (with the base run as
+    its ``--baseline``), so the change per task and metric is printed with its standard error.
+
+    regress.json goes beside the ALOE runs of ``--then-evaluate`` when they exist (OUTPUT/eval/base,
+    OUTPUT/eval/tuned: the leaderboard then shows the figures), else into OUTPUT/regress-base and
+    OUTPUT itself."""
+    from aloe_bench.cli.common import console
+
+    command = regress_command(ctx)
+    for key in ("output", "model", "base_model"):
+        if not result.get(key):
+            raise ConfigError(f"--then-regress: the trainer returned no {key!r}.",
+                              "The trainer's train() must return output, model and base_model.")
+    output = Path(result["output"])
+    evaluated = (output / "eval" / "tuned" / "run.json").is_file()
+    base_dir = output / "eval" / "base" if (output / "eval" / "base" / "run.json").is_file() else output / "regress-base"
+    tuned_dir = output / "eval" / "tuned" if evaluated else output
+    common = ["--tasks", tasks] + (["--limit", repr(limit)] if limit is not None else []) + (["-q"] if quiet else [])
+    for spec, folder, extra in ((result["base_model"], base_dir, []),
+                                (result["model"], tuned_dir, ["--baseline", str(base_dir)])):
+        console.print(f"General-capability check of [bold]{spec}[/] into {folder}")
+        command.main([spec, "--output", str(folder), *common, *extra], prog_name="aloe-bench regress",
+                     standalone_mode=False, obj=ctx.obj)
+
+
 # -- the command -------------------------------------------------------------------------------------
 
 @click.command("train", cls=TrainCommand)
@@ -324,16 +366,19 @@ def _print_comparison(c: dict[str, Any]) -> None:
 @click.option("--show-config", is_flag=True, help="Print the trainer's config keys with their defaults and presets, then exit.")
 @click.option("--then-evaluate", "then_evaluate_config", is_flag=False, flag_value="", default=None, metavar="[EVAL_CONFIG]", help="Then evaluate the trained model and its base model under one protocol (an `evaluate` TOML config, or its defaults) into OUTPUT/eval/ and print the paired difference.")
 @click.option("--baseline", type=click.Path(file_okay=False, exists=True), help="With --then-evaluate: reuse this finished evaluation run of the base model.")
+@click.option("--then-regress", "then_regress_tasks", metavar="TASKS", help="Then run `aloe-bench regress` (plugin aloe-bench-lmeval) on the base and the trained model on these lm-eval tasks (comma-separated; aloe-regress is the offline suite) and print the change per task.")
+@click.option("--regress-limit", type=float, metavar="N", help="With --then-regress: items per task (lm-eval's --limit).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(name: str | None, config_file: str | None, sets: tuple[str, ...], preset: str | None, output: str | None,
             resume: bool, show_config: bool, then_evaluate_config: str | None, baseline: str | None,
-            quiet: bool) -> None:
+            then_regress_tasks: str | None, regress_limit: float | None, quiet: bool) -> None:
     """Train a model with a registered trainer: aloe-bench train NAME --config FILE.toml.
 
     \b
     Examples (plugin aloe-bench-trl):
       aloe-bench train sft --config sft.toml --set data=runs/gen-1 --output runs/sft-1
       aloe-bench train dpo --config dpo.toml --set model=hf:runs/sft-1 --preset sft-dpo
+      aloe-bench train sft --config sft.toml --then-evaluate --then-regress aloe-regress
       aloe-bench train sft --show-config
     Writes a Hugging Face model folder plus train.json; `aloe-bench evaluate --model hf:OUTPUT` runs
     it. Exit code 0: trained (and evaluated); 3: an evaluation is incomplete; 1: an error; 2: a usage
@@ -356,6 +401,11 @@ def command(name: str | None, config_file: str | None, sets: tuple[str, ...], pr
         return
     if baseline and then_evaluate_config is None:
         raise ConfigError("--baseline needs --then-evaluate.")
+    if regress_limit is not None and not then_regress_tasks:
+        raise ConfigError("--regress-limit needs --then-regress.")
+    ctx = click.get_current_context()
+    if then_regress_tasks:
+        regress_command(ctx)  # the plugin must be there before hours of training
     config = build_train_config(trainer, name, config_file, preset, parse_sets(sets))
     offered = {"output": output, "resume": resume, "quiet": quiet}
     kwargs = accepted_kwargs(trainer.train, offered)
@@ -373,10 +423,13 @@ def command(name: str | None, config_file: str | None, sets: tuple[str, ...], pr
     _print_result(result)
     if result.get("status", "complete") != "complete":
         raise SystemExit(EXIT_INCOMPLETE)
+    code = 0
     if then_evaluate_config is not None:
         code = then_evaluate(result, then_evaluate_config, baseline, quiet)
-        if code:
-            raise SystemExit(code)
+    if then_regress_tasks:
+        then_regress(ctx, result, then_regress_tasks, regress_limit, quiet)
+    if code:
+        raise SystemExit(code)
 
 
 

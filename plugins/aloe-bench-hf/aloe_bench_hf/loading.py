@@ -101,12 +101,17 @@ def hub_snapshot(ref: ModelRef) -> Path | None:
     return Path(config).parent if config else None
 
 
+#: What aloe-bench itself writes into a model folder (``train``'s record, ``regress``'s results):
+#: not part of the model, so writing them never changes the folder's fingerprint.
+_OWN_OUTPUTS = ("train.json", "regress")
+
+
 def folder_fingerprint(folder: Path) -> str:
     """A short content fingerprint of a checkpoint folder: small files by content, weight files by
     name, size and modification time, so two checkpoints written to one path never look alike."""
     digest = hashlib.sha256()
     for item in sorted(folder.iterdir()):
-        if not item.name.endswith(_MODEL_SUFFIXES) or not item.is_file():
+        if not item.name.endswith(_MODEL_SUFFIXES) or not item.is_file() or item.name.startswith(_OWN_OUTPUTS):
             continue
         real = item.resolve()  # hub snapshots hold symlinks into the blob store
         stat = real.stat()

@@ -328,3 +328,16 @@ def test_smollm2_declares_demo_quality(tiny_model_dir, monkeypatch):
     assert getattr(plain, "demo_quality", False) is False
     demo.close()
     plain.close()
+
+
+def test_fingerprint_ignores_what_aloe_bench_writes_into_a_model_folder(tmp_path):
+    from aloe_bench_hf.loading import folder_fingerprint
+
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    before = folder_fingerprint(tmp_path)
+    (tmp_path / "train.json").write_text('{"status": "complete"}')
+    (tmp_path / "regress.json").write_text('{"results": {}}')
+    assert folder_fingerprint(tmp_path) == before
+    (tmp_path / "config.json").write_text('{"a": 2}')
+    assert folder_fingerprint(tmp_path) != before
