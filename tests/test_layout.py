@@ -80,7 +80,7 @@ def test_the_core_is_grouped_by_concern():
     assert {"evaluation", "backends", "protocols", "reporting", "personas", "cli"} <= top
     flat = [m for m in _all_modules() if m.count(".") == 1 and m.split(".")[1] not in
             {"evaluation", "generation", "backends", "protocols", "reporting", "personas", "cli", "default_plugins",
-             "testing", "prompts"}]
+             "testing", "prompts", "validity"}]
     assert len(flat) <= 14, flat  # shared types and the plugin host only
 
 

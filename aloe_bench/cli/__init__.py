@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "aloe_bench.cli.report",
     "aloe_bench.cli.results",
     "aloe_bench.cli.train",
+    "aloe_bench.cli.agreement",
+    "aloe_bench.cli.export_labels",
 )
 
 
