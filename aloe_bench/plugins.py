@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import pluggy
 
 from aloe_bench import __version__, hookspecs
-from aloe_bench.errors import AloeBenchError, PluginError
+from aloe_bench.errors import AloeBenchError, AloeBenchWarning, PluginError
 from aloe_bench.registry import Registry
 
 ENTRY_POINT_GROUP = "aloe_bench"
@@ -199,6 +199,11 @@ class PluginHost:
                 continue
             if self.pm.get_plugin(ep.name) is not None:
                 continue
+            refusal = core_incompatibility(ep.dist) if ep.dist else None
+            if refusal is not None:  # built for another core: refused before its code is imported
+                warnings.warn(f"plugin {ep.name!r} was not loaded: {refusal}", AloeBenchWarning, stacklevel=2)
+                self.skipped.append(ep.name)
+                continue
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin must not take the CLI down; say so loudly
@@ -357,6 +362,39 @@ class PluginHost:
         else:
             module = getattr(plugin if isinstance(plugin, type) else type(plugin), "__module__", None) or ""
         return module_distribution(module) or ("aloe-bench", __version__)
+
+
+def core_incompatibility(dist: Any, core_version: str = __version__) -> str | None:
+    """Why the plugin distribution ``dist`` (an ``importlib.metadata.Distribution``) cannot run on
+    this core, or None when it can.
+
+    A plugin declares the core versions it supports the standard way, as a requirement on
+    ``aloe-bench`` in its dependencies (``aloe-bench>=0.1,<0.2``). pip honours it at install time,
+    but not when the core is upgraded later or a plugin is installed with ``--no-deps``; the host
+    checks it again at load. A requirement that applies only under an extra or a marker that does
+    not hold here is ignored; one without a version range accepts every core.
+    """
+    requires = getattr(dist, "requires", None) or []  # None: no metadata to check
+    if not requires:
+        return None
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    for line in requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(req.name) != "aloe-bench" or not req.specifier:
+            continue
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        if not req.specifier.contains(core_version, prereleases=True):
+            name = dist.metadata["Name"] or "?"
+            return (f"{name} {dist.version} supports aloe-bench {req.specifier}, but aloe-bench "
+                    f"{core_version} is installed. Install matching versions "
+                    f"(pip install \"aloe-bench{req.specifier}\", or upgrade {name}).")
+    return None
 
 
 @functools.lru_cache(maxsize=1)

@@ -164,7 +164,7 @@ API: list[tuple[str, str, list[tuple[str, str]]]] = [
       ("aloe_bench.profile", "ProfileScore"), ("aloe_bench.profile", "parse_profile"),
       ("aloe_bench.profile", "parse_rlpa_output"), ("aloe_bench.profile", "TaggedOutput"),
       ("aloe_bench.personas.facts", "golden_facts"), ("aloe_bench.personas.facts", "GoldenFacts"),
-      ("aloe_bench.records", "ProbeRecord")]),
+      ("aloe_bench.records", "ProbeRecord"), ("aloe_bench.records", "ProbeScore")]),
     ("Metrics",
      "What a metric registered through `aloe_register_metrics` receives: a `RunData` holding the run's "
      "conversations (with their turns) and score records.",
@@ -179,7 +179,7 @@ API: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("aloe_bench.events", "Event"), ("aloe_bench.events", "RunStarted"), ("aloe_bench.events", "TurnFinished"),
       ("aloe_bench.events", "TurnScored"), ("aloe_bench.events", "RunFinished")]),
     ("Run records", "What run.json records about each role (see above for where each value comes from).",
-     [("aloe_bench.records", "ComponentSpec")]),
+     [("aloe_bench.records", "ComponentSpec"), ("aloe_bench.records", "DriftFigures")]),
 ]
 
 #: Section intros taken from a module docstring.
@@ -672,14 +672,16 @@ def _walk(cmd, path, out, parent=None):
 
 
 def cli_markdown() -> str:
-    """docs/cli.md: the --help of every built-in command."""
-    from aloe_bench.cli import cli
+    """docs/cli.md: the --help of every command: the built-in ones and those the installed
+    first-party plugins add (``regress``, from aloe-bench-lmeval), as ``aloe-bench`` shows them."""
+    from aloe_bench.cli import _add_plugin_commands, cli
 
+    _add_plugin_commands()  # as main() does; the same tree whatever ran before in this process
     out = ["# CLI reference", "",
-           "Generated from `--help` by `python scripts/gen_docs.py`; do not edit by hand. Plugins may add "
-           "more commands (`aloe-bench --help` on your install lists them).", ""]
-    builtin = cli
-    _walk(builtin, ["aloe-bench"], out)
+           "Generated from `--help` by `python scripts/gen_docs.py`; do not edit by hand. It covers the "
+           "built-in commands and those of the first-party plugins (`regress` comes with aloe-bench-lmeval); "
+           "other plugins may add more (`aloe-bench --help` on your install lists them).", ""]
+    _walk(cli, ["aloe-bench"], out)
     return "\n".join(out).rstrip() + "\n"
 
 

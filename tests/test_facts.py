@@ -20,7 +20,7 @@ from aloe_bench.personas.facts import (CURATED, FACTS_MARKER, facts_key, golden_
                                        read_facts_file, sentence_facts)
 from aloe_bench.records import Persona
 
-CURATED_FILE = Path(__file__).resolve().parents[1] / "personas" / "facts" / "aloe-eval.jsonl"
+CURATED_FILE = Path(__file__).resolve().parents[1] / "aloe_bench" / "personas" / "data" / "facts" / "aloe-eval.jsonl"
 GENDER_FACTS = {"Is a man": "He", "Is a woman": "She"}
 
 

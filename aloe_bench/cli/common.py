@@ -9,7 +9,7 @@ from rich.console import Console
 
 from aloe_bench.errors import ConfigError
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # paths and errors are never folded mid-word
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -25,7 +25,7 @@ def load_toml(path: str) -> dict[str, Any]:
     """A TOML file as a dict; a :class:`ConfigError` when it is missing, unreadable, not UTF-8
     or not valid TOML."""
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # novm (guarded: Python 3.11+; tomli below on 3.10)
     else:  # pragma: no cover
         import tomli as tomllib
     try:

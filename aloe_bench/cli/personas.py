@@ -90,7 +90,7 @@ def fmt_rate(rate: float | None) -> str:
 @click.option("--pool", "pool_path", required=True, type=click.Path(dir_okay=False),
               help="Pool JSONL file; grown in place and resumed when it exists.")
 @click.option("--seeds", type=click.Path(exists=True, dir_okay=False),
-              help="Seed entries for a new pool (default: the project's personas/seeds/ file of that kind).")
+              help="Seed entries for a new pool (default: the seeds shipped with aloe-bench, 20 of that kind).")
 @click.option("--shots", type=click.IntRange(min=1), default=5, show_default=True, help="Few-shot examples per round.")
 @click.option("--batch", type=click.IntRange(min=1), default=20, show_default=True, help="Candidates asked for per round.")
 @click.option("--threshold", type=click.FloatRange(-1, 1), default=0.6, show_default=True,

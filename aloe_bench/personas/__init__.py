@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aloe_bench.errors import ConfigError
 from aloe_bench.records import Persona
+
+
+def shipped_file(*parts: str) -> Path:
+    """A data file shipped inside the package (``aloe_bench/personas/data/...``: persona seeds,
+    curated facts), found through :mod:`importlib.resources` so a wheel install without a source
+    checkout has it too. The path may not exist (a trimmed installation); callers check."""
+    from importlib.resources import files
+
+    return Path(str(files("aloe_bench.personas").joinpath("data", *parts)))
 
 
 def parse_source(source: str) -> tuple[str, str]:

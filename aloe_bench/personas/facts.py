@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from aloe_bench.errors import AloeBenchWarning, ConfigError, DataError
+from aloe_bench.personas import shipped_file
 
 if TYPE_CHECKING:
     from aloe_bench.records import Persona
@@ -40,8 +41,8 @@ FACTS_SCHEMA_VERSION = 1
 GOLDEN_FACTS_VERSION = 1
 #: The origins a persona's facts can have, in lookup order.
 ORIGINS = ("file", "curated", "sentence-split")
-#: The project's folder of curated facts files (``personas/facts/`` of a source checkout).
-CURATED_DIR = Path(__file__).resolve().parents[2] / "personas" / "facts"
+#: The project's folder of curated facts files (package data: ``aloe_bench/personas/data/facts/``).
+CURATED_DIR = shipped_file("facts")
 #: The curated facts files shipped with the project, in lookup order (a later file wins for a
 #: profile two files cover). Files missing from an installation are skipped.
 CURATED: tuple[Path, ...] = (CURATED_DIR / "aloe-eval.jsonl",)

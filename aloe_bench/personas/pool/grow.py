@@ -150,7 +150,8 @@ class PoolGrower:
 
 
 def project_seeds(kind: Kind) -> Path | None:
-    """The project's seed file for ``kind`` (``personas/seeds/`` of a source checkout), or None."""
-    root = Path(__file__).resolve().parents[3]
-    path = root / "personas" / "seeds" / ("profiles.jsonl" if kind == "profile" else "personalities.jsonl")
+    """The project's seed file for ``kind`` (package data: ``aloe_bench/personas/data/seeds/``), or None."""
+    from aloe_bench.personas import shipped_file
+
+    path = shipped_file("seeds", "profiles.jsonl" if kind == "profile" else "personalities.jsonl")
     return path if path.is_file() else None

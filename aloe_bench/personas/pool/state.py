@@ -118,7 +118,7 @@ class PersonaPool:
         if not self.path.exists():
             if seeds is None:
                 raise DataError(f"Pool file {self.path} does not exist and no seeds were given.",
-                                "Pass --seeds FILE (e.g. personas/seeds/profiles.jsonl) to start a new pool.")
+                                "Pass --seeds FILE (a JSONL file of entries) to start a new pool, or leave --seeds out to start from the shipped seeds.")
             seed_entries = [e.model_copy(update={"round": 0, "max_sim": None, "nearest": None})
                             for e in read_entries(seeds)]
             if not seed_entries:

@@ -105,7 +105,7 @@ def smollm2_path() -> Path:
             tmp.chmod(0o755)  # mkdtemp makes it private; the cache folder is an ordinary folder
             if target.exists():  # stale: an older recipe or an interrupted manual copy
                 shutil.rmtree(target)
-            os.rename(tmp, target)
+            os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target

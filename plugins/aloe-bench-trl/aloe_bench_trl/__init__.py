@@ -17,4 +17,6 @@ def accelerate_config(name: str) -> Path:
 
     if name not in ACCELERATE_CONFIGS:
         raise ConfigError(f"No accelerate config {name!r}.", f"Shipped: {', '.join(ACCELERATE_CONFIGS)}.")
-    return Path(__file__).parent / "accelerate_configs" / f"{name}.yaml"
+    from importlib.resources import files
+
+    return Path(str(files("aloe_bench_trl").joinpath("accelerate_configs", f"{name}.yaml")))
