@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -29,6 +30,13 @@ def chromium_browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: Ctrl-C's default action.
+    A test run started in the background of a non-interactive shell inherits SIGINT as ignored,
+    and Python keeps an ignored SIGINT ignored, so the child would never see the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def aloe_bench_exe() -> str:

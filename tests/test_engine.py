@@ -20,7 +20,7 @@ from aloe_bench.records import Message
 from aloe_bench.evaluation.run_folder import RunStore
 from aloe_bench.testing import ScriptedModel, default_script
 from aloe_bench.hookspecs import hookimpl
-from tests.helpers import aloe_bench_exe, run_cli
+from tests.helpers import aloe_bench_exe, default_sigint, run_cli
 
 
 def evaluate(host, run_dir, resume=False, cache=None, **kw):
@@ -250,7 +250,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(with_fake_plugin, al
     out = tmp_path / "run"
     env = {**os.environ, "ALOE_BENCH_FAKE_DELAY": "0.15", "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)}
     proc = subprocess.Popen([aloe_bench_exe(), *_cli_args(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     transcripts = out / "transcripts.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and not (transcripts.exists() and transcripts.read_text().count("\n") >= 5):

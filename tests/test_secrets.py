@@ -23,7 +23,7 @@ from aloe_bench.reporting.publish import publish_run
 from aloe_bench.records import Message
 from aloe_bench.secrets import REDACTED, redact, redact_argv, redact_text
 from aloe_bench.evaluation.run_folder import RunStore
-from tests.helpers import aloe_bench_exe
+from tests.helpers import aloe_bench_exe, default_sigint
 
 SECRET = "sk-secret123456789"
 URL_SECRET = "pa55-w0rd-xyz"
@@ -180,7 +180,7 @@ def test_ctrl_c_resume_hint_shows_no_secret(with_fake_plugin, aloe_data_dir, tmp
             "--judge-option", f"api_base=http://u:{URL_SECRET}@127.0.0.1:1/v1"]
     env = {**os.environ, "ALOE_BENCH_FAKE_DELAY": "0.15", "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)}
     proc = subprocess.Popen([aloe_bench_exe(), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
     deadline = time.time() + 60
     while time.time() < deadline and len(RunStore(out).read_turns()[0] if out.exists() else []) < 3:
         time.sleep(0.05)
