@@ -66,9 +66,44 @@ def curve_metrics(al: Sequence[float | None], turns: Sequence[int] | None = None
     return {"avg": float(ys.mean()), "ir": ir, "n_ir": n_ir, "r2": r2, "n_r2": n_r2}
 
 
-def mean_score_matrix(scores: Sequence[TurnScore], index: dict[str, int], turns: int) -> np.ndarray:
+def mean_score_matrix(scores: Sequence[TurnScore], index: dict[str, int], turns: int,
+                      aggregate: str = "mean") -> np.ndarray:
     """Rows = ``index`` (conversation id -> row), columns = turns 1..K: the mean valid score over
-    judge samples, NaN where a reply has none. Scores of other conversations or turns are ignored."""
+    judge samples, NaN where a reply has none. Scores of other conversations or turns are ignored.
+
+    Scores of a judge ensemble (``TurnScore.member``) are averaged per member first; a reply's
+    score is then the ``aggregate`` (``mean`` or ``median``) of its members' means, over the
+    members that scored it."""
+    members = {s.member for s in scores}
+    if len(members) > 1:
+        stack = np.stack([_sample_means([s for s in scores if s.member == m], index, turns)
+                          for m in sorted(members, key=lambda m: "" if m is None else m)])
+        combine = np.nanmedian if aggregate == "median" else np.nanmean
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a reply no member scored: NaN
+            return combine(stack, axis=0)
+    return _sample_means(scores, index, turns)
+
+
+def persona_means(matrix: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """One row per group (persona) in order of first appearance: the mean of its rows'
+    (conversations': the repeats of ``--repeats``) valid scores per turn, NaN where none has one.
+    ``matrix`` itself when every row is its own group (one conversation per persona)."""
+    order = list(dict.fromkeys(groups))
+    if len(order) == len(groups):
+        return matrix
+    at = {g: i for i, g in enumerate(order)}
+    sums = np.zeros((len(order), matrix.shape[1]))
+    counts = np.zeros_like(sums)
+    for row, g in zip(matrix, groups):
+        ok = ~np.isnan(row)
+        sums[at[g]] += np.where(ok, row, 0.0)
+        counts[at[g]] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _sample_means(scores: Sequence[TurnScore], index: dict[str, int], turns: int) -> np.ndarray:
     sums = np.zeros((len(index), turns))
     counts = np.zeros_like(sums)
     for s in scores:
@@ -97,10 +132,18 @@ class RunData:
     turns: int
     #: Reserved for additional data; empty in runs so far.
     extra: dict = field(default_factory=dict)
+    #: With a judge ensemble: ``mean`` or ``median`` of the members' scores of a reply.
+    aggregate: str = "mean"
 
     def score_matrix(self) -> np.ndarray:
-        """Conversations x turns matrix of scores (mean over judge samples), NaN where missing."""
-        return mean_score_matrix(self.scores, {c.id: i for i, c in enumerate(self.conversations)}, self.turns)
+        """Conversations x turns matrix of scores (mean over judge samples; with a judge ensemble
+        the ``aggregate`` of the members' means), NaN where missing."""
+        return mean_score_matrix(self.scores, {c.id: i for i, c in enumerate(self.conversations)}, self.turns,
+                                 self.aggregate)
+
+    def groups(self) -> list[str]:
+        """The persona of each conversation (row): the units the bootstrap resamples."""
+        return [c.persona.id for c in self.conversations]
 
     def replied_matrix(self) -> np.ndarray:
         """Conversations x turns boolean matrix: True where the model produced a reply."""
@@ -251,7 +294,8 @@ def alignment_metrics(data: RunData, *, resamples: int = 1000, seed: int = 0) ->
         "al_first": al[0] if al else None,
         "al_last": al[-1] if al else None,
         "al_range": (max(valid) - min(valid)) if valid else None,
-        "ci": bootstrap_ci(matrix, resamples=resamples, seed=seed),
+        # Personas are resampled: with --repeats, a persona's repeats are averaged first.
+        "ci": bootstrap_ci(persona_means(matrix, data.groups()), resamples=resamples, seed=seed),
         "reply_length": reply_length_per_turn(data.conversations, data.turns),
     }
 
@@ -294,7 +338,8 @@ def profile_metrics(records: Sequence[ProbeRecord], conversations: Sequence[Conv
         ir = float(curves_avg_ir(np.array([[np.nan if v is None else v for v in pf1]], dtype=float))[1][0])
     ci: dict[str, Interval] = {}
     if f1.shape[0] and turns >= 2:
-        avgs, irs = curves_avg_ir(resampled_curves(f1, resamples=resamples, seed=seed))
+        units = persona_means(f1, [c.persona.id for c in conversations])  # repeats averaged per persona
+        avgs, irs = curves_avg_ir(resampled_curves(units, resamples=resamples, seed=seed))
         ci = {"pf1_avg": _percentile_interval(avgs, level), "pf1_ir": _percentile_interval(irs, level)}
     counted = [r for r in records if r.conversation_id in index and 1 <= r.turn <= turns]
     return {"pf1": pf1, "pf1_n": n, "pf1_precision": precision, "pf1_recall": recall, "pf1_avg": avg, "pf1_ir": ir,
@@ -302,8 +347,8 @@ def profile_metrics(records: Sequence[ProbeRecord], conversations: Sequence[Conv
             "pf1_unreadable": sum(r.status == "unreadable" for r in counted), "ci": ci}
 
 
-def drift_metrics(matrix: np.ndarray, at: int, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
-                  ) -> dict:
+def drift_metrics(matrix: np.ndarray, at: int, *, resamples: int = 1000, seed: int = 0, level: float = 0.95,
+                  groups: Sequence[str] | None = None) -> dict:
     """Recovery figures of a run with a persona drift at turn ``at`` (K) from its conversations x
     turns score matrix (judged against the persona played at each turn; docs/drift.md):
 
@@ -311,7 +356,8 @@ def drift_metrics(matrix: np.ndarray, at: int, *, resamples: int = 1000, seed: i
     ``recovery`` (least-squares slope of AL(k) over k >= K; None with fewer than two scored
     turns there), ``turns_to_recover`` (min{k >= K: AL(k) >= before} - K; None if AL never gets
     back within the run) and ``ci`` (``recovery`` and ``drop``: percentile bootstrap over
-    conversations, as :func:`bootstrap_ci`)."""
+    conversations, as :func:`bootstrap_ci`; with ``groups``, the persona of each row, personas:
+    the rows of one persona averaged first, :func:`persona_means`)."""
     turns = matrix.shape[1]
     if not 2 <= at <= turns:
         raise AloeBenchError(f"drift_metrics: K={at} is outside 2..{turns}.")
@@ -327,7 +373,8 @@ def drift_metrics(matrix: np.ndarray, at: int, *, resamples: int = 1000, seed: i
                      if al[k - 1] is not None and al[k - 1] >= before - 1e-9), None)
     ci: dict[str, Interval] = {}
     if matrix.shape[0]:
-        curves = resampled_curves(matrix, resamples=resamples, seed=seed)
+        units = persona_means(matrix, groups) if groups is not None else matrix
+        curves = resampled_curves(units, resamples=resamples, seed=seed)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no score before K: NaN
             drops = np.nanmean(curves[:, : at - 1], axis=1) - curves[:, at - 1]

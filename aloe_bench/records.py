@@ -189,8 +189,9 @@ class TurnScore(Record):
 
     ``status`` says why a score is missing: ``unreadable`` (the judge answered, but no valid
     score could be read after the re-asks: permanent, ``--rejudge-missing`` asks again) or
-    ``failed`` (the judge call itself failed after its retries: ``--resume`` asks again). When a
-    (conversation, turn, sample) is stored more than once, the last record is the one that counts.
+    ``failed`` (the judge call itself failed after its retries: ``--resume`` asks again). A record
+    is keyed by (conversation, turn, member, sample) (:attr:`key`); when one is stored more than
+    once, the last record is the one that counts.
     """
 
     #: Id of the judged reply's conversation.
@@ -217,6 +218,10 @@ class TurnScore(Record):
     attempts: int = 1
     #: Judge sample index: a reply judged several times (``judge_samples``) has one record per sample.
     sample: int = 0
+    #: Runs judged by a judge ensemble (several ``--judge``; docs/validity.md) only: the name of the
+    #: member that gave this score (``j1``, ``j2``, ... unless named). None (absent from the file)
+    #: with one judge.
+    member: str | None = None
     #: ``ok``, ``unreadable`` or ``failed`` (see above).
     status: Literal["ok", "unreadable", "failed"] = "ok"
     #: The failed call's error (secrets redacted) when ``status`` is ``failed``.
@@ -236,9 +241,14 @@ class TurnScore(Record):
             self.status = "unreadable"
         return self
 
+    @property
+    def key(self) -> tuple[str, int, str | None, int]:
+        """What identifies the judgement: (conversation id, turn, member, sample)."""
+        return (self.conversation_id, self.turn, self.member, self.sample)
+
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
-        return _drop_absent(handler(self), ("active_persona_id",))
+        return _drop_absent(handler(self), ("active_persona_id", "member"))
 
 
 #: Why a probe record holds no F1 (``ProbeRecord.status``).
@@ -384,7 +394,8 @@ class ComponentSpec(BaseModel):
     :func:`aloe_bench.evaluation.roles.role_specs`)."""
 
     #: ``model``, ``user`` (the simulator), ``judge`` or ``profile_judge`` (the coverage judge of a
-    #: run with a profile measurement).
+    #: run with a profile measurement). In a run with a judge ensemble the first member is
+    #: ``judge`` and every other member ``judge:NAME``.
     role: str
     #: The role's model spec as configured; "" for a protocol registered with ``needs_backend=False``.
     spec: str
@@ -405,6 +416,13 @@ class ComponentSpec(BaseModel):
     #: The model name the backend's server reported in its responses, when it says one (filled in
     #: at the end of a run; providers such as ``oai:`` warn when it differs from the configured one).
     served_model: str | None = None
+    #: Judge-ensemble members only: the member's name (as in ``TurnScore.member``); None (absent
+    #: from the file) otherwise.
+    member: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler):
+        return _drop_absent(handler(self), ("member",))
 
 
 class RunSpec(Record):
@@ -435,10 +453,14 @@ class RunSpec(Record):
     #: -> the id of the persona it drifts to) and ``targets_hash`` (of the drifted personas'
     #: texts; compared on resume). Absent otherwise.
     drift: dict[str, Any] | None = None
+    #: With ``--repeats R`` above 1: ``count`` (R) and ``simulator_seeds`` (the simulator's sampling
+    #: seed in each repeat, repeat 0 first: repeat 0 keeps the simulator's own seed, repeat r its
+    #: :func:`~aloe_bench.evaluation.config.repeat_seed`). Absent otherwise.
+    repeats: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
-        return _drop_absent(handler(self), ("reply_format", "profile", "drift"))
+        return _drop_absent(handler(self), ("reply_format", "profile", "drift", "repeats"))
 
 
 class Interval(BaseModel):
@@ -538,6 +560,140 @@ class DriftFigures(BaseModel):
         return _drop_absent(handler(self), ("pf1_old", "pf1_new"))
 
 
+class LengthFigures(BaseModel):
+    """Score regressed on reply length, and the length-adjusted Average (``RunSummary.length``;
+    :mod:`aloe_bench.validity.length`, docs/validity.md)."""
+
+    #: The reply length (words) the adjusted Average is taken at: one constant for every run
+    #: (``aloe_bench.validity.length.REFERENCE_REPLY_WORDS``), recorded with the figures.
+    reference_words: float
+    #: Scored replies in the fit (a reply judged several times counts once, with its mean score).
+    n: int
+    #: Score points per word of reply (least squares over every scored reply); None when undefined.
+    slope: float | None = None
+    #: The fitted score of a reply of 0 words; None when undefined.
+    intercept: float | None = None
+    #: Pearson's r of score and length; None when undefined or the scores are all equal.
+    r: float | None = None
+    #: Two-sided p-value of the slope; None when undefined.
+    p_value: float | None = None
+    #: Standard error of the slope; None when undefined.
+    slope_stderr: float | None = None
+    #: Mean reply length in words (mean of the per-turn means).
+    mean_words: float | None = None
+    #: The Average with every score moved along the fitted line to ``reference_words``:
+    #: ``avg - slope * (mean_words - reference_words)``; None when the slope is undefined.
+    adjusted_avg: float | None = None
+    #: Percentile-bootstrap intervals over conversations: ``adjusted_avg`` and ``slope``.
+    ci: dict[str, Interval] = Field(default_factory=dict)
+    #: Why the slope (and the adjusted Average) is None; None when they exist.
+    undefined: str | None = None
+
+
+class MemberFigures(BaseModel):
+    """One member of a judge ensemble as the summary reports it (``EnsembleFigures.members``)."""
+
+    #: The member's name (``TurnScore.member``).
+    name: str
+    #: The member's backend spec.
+    spec: str
+    #: The member's judge protocol.
+    protocol: str
+    #: The run's Average by this member's scores alone (its samples averaged per reply).
+    avg: float | None = None
+    #: The run's IR by this member's scores alone.
+    ir: float | None = None
+    #: Replies this member gave a valid score (at least one valid sample).
+    scored: int = 0
+    #: This member's judge records without a score (failed or unreadable), counted per sample.
+    missing: int = 0
+
+
+class PairAgreement(BaseModel):
+    """The agreement between two members of a judge ensemble over the replies both scored
+    (:func:`aloe_bench.validity.agreement.measure_agreement`; docs/validity.md)."""
+
+    #: The first member's name.
+    a: str
+    #: The second member's name.
+    b: str
+    #: Replies scored by both.
+    n: int = 0
+    #: Share of grade pairs with the same grade.
+    exact: float | None = None
+    #: Cohen's kappa of the grades (unweighted).
+    kappa: float | None = None
+    #: Cohen's kappa with quadratic weights over 1-5.
+    kappa_quadratic: float | None = None
+    #: Spearman's rho of the raw scores.
+    spearman: float | None = None
+    #: Krippendorff's alpha (ordinal) of the raw scores.
+    alpha: float | None = None
+    #: Percentile-bootstrap intervals over conversations, per figure.
+    ci: dict[str, Interval] = Field(default_factory=dict)
+    #: Per figure that is None: why it does not exist (as ``aloe-bench agreement`` says).
+    undefined: dict[str, str] = Field(default_factory=dict)
+
+
+class EnsembleFigures(BaseModel):
+    """What a run judged by a judge ensemble reports about its members (``RunSummary.judges``;
+    docs/validity.md). The run's AL(k) uses, per reply, the ``aggregate`` of the members' scores
+    (each member's judge samples averaged first)."""
+
+    #: ``mean`` or ``median``: how the members' scores of a reply make its score.
+    aggregate: str = "mean"
+    #: Each member, in order: its spec, protocol and the Average and IR by its scores alone.
+    members: list[MemberFigures] = Field(default_factory=list)
+    #: Agreement of every pair of members, in member order (j1-j2, j1-j3, j2-j3, ...).
+    agreement: list[PairAgreement] = Field(default_factory=list)
+    #: Per figure (``exact``, ``kappa``, ``kappa_quadratic``, ``spearman``, ``alpha``): its mean
+    #: over the pairs where it exists (with two members, the one pair's); None where none has it.
+    mean_agreement: dict[str, float | None] = Field(default_factory=dict)
+
+
+class RepeatFigure(BaseModel):
+    """One repeat of a run with ``--repeats`` (``RepeatFigures.runs``)."""
+
+    #: The repeat index, from 0 (the ``sample`` of its conversations and turns).
+    repeat: int
+    #: The simulator's sampling seed in this repeat.
+    seed: int | None = None
+    #: Conversations of this repeat.
+    conversations: int = 0
+    #: Average of this repeat's conversations alone.
+    avg: float | None = None
+    #: IR of this repeat's conversations alone.
+    ir: float | None = None
+
+
+class Spread(BaseModel):
+    """How much a figure varies over the repeats of a run."""
+
+    #: Sample standard deviation (n - 1) over the repeats where it exists; None with fewer than two.
+    sd: float | None = None
+    #: Smallest value.
+    min: float | None = None
+    #: Largest value.
+    max: float | None = None
+    #: ``max - min``.
+    range: float | None = None
+
+
+class RepeatFigures(BaseModel):
+    """What a run with ``--repeats R`` (R > 1) reports about its repeats (``RunSummary.repeats``;
+    docs/validity.md): would a rerun give the same figures?"""
+
+    #: R: how many times each persona was played.
+    count: int
+    #: Each repeat's Average and IR, repeat 0 first.
+    runs: list[RepeatFigure] = Field(default_factory=list)
+    #: ``avg`` and ``ir``: their spread over the repeats.
+    spread: dict[str, Spread] = Field(default_factory=dict)
+    #: How the summary's top-level intervals (``ci``) were drawn: ``personas``: each persona's
+    #: AL(k) averaged over its repeats first, then personas resampled.
+    bootstrap: str = "personas"
+
+
 class RunSummary(Record):
     """The result of a run; stored atomically as summary.json.
 
@@ -599,6 +755,15 @@ class RunSummary(Record):
     #: Runs with a persona drift (``--drift-at K``) only: the drift and the recovery figures
     #: (docs/drift.md); absent otherwise.
     drift: DriftFigures | None = None
+    #: The regression of score on reply length and the length-adjusted Average
+    #: (docs/validity.md); absent in summaries written before aloe-bench recorded it.
+    length: LengthFigures | None = None
+    #: Runs judged by a judge ensemble (several ``--judge``) only: each member's figures and the
+    #: agreement between members (docs/validity.md); absent otherwise.
+    judges: EnsembleFigures | None = None
+    #: Runs with ``--repeats R`` above 1 only: each repeat's Average and IR and their spread
+    #: (docs/validity.md); absent otherwise.
+    repeats: RepeatFigures | None = None
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler):
@@ -606,7 +771,7 @@ class RunSummary(Record):
         # A run without a profile measurement has none of these keys; one with it has them all
         # (null where undefined), except reply_malformed, which only --reply-format rlpa has.
         data = _drop_absent(data, ("reply_malformed",) if data.get("pf1_source") else PROFILE_SUMMARY_KEYS)
-        return _drop_absent(data, ("drift",))
+        return _drop_absent(data, ("drift", "length", "judges", "repeats"))
 
 
 #: Summary keys that exist only for runs with a profile measurement or a reply format.

@@ -179,7 +179,11 @@ API: list[tuple[str, str, list[tuple[str, str]]]] = [
      [("aloe_bench.events", "Event"), ("aloe_bench.events", "RunStarted"), ("aloe_bench.events", "TurnFinished"),
       ("aloe_bench.events", "TurnScored"), ("aloe_bench.events", "RunFinished")]),
     ("Run records", "What run.json records about each role (see above for where each value comes from).",
-     [("aloe_bench.records", "ComponentSpec"), ("aloe_bench.records", "DriftFigures")]),
+     [("aloe_bench.records", "ComponentSpec"), ("aloe_bench.records", "DriftFigures"),
+      ("aloe_bench.records", "LengthFigures"), ("aloe_bench.records", "EnsembleFigures"),
+      ("aloe_bench.records", "MemberFigures"), ("aloe_bench.records", "PairAgreement"),
+      ("aloe_bench.records", "RepeatFigures"), ("aloe_bench.records", "RepeatFigure"),
+      ("aloe_bench.records", "Spread")]),
 ]
 
 #: Section intros taken from a module docstring.

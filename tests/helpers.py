@@ -99,3 +99,35 @@ def answers_in_order(*texts):
         return queue.pop(0)
 
     return script, seen
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    """The records of a JSONL file (blank lines skipped)."""
+    import json
+
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def host_with_plain_simulator(name: str):
+    """A plugin host (no entry points) with a simulator protocol ``name`` that always says hello:
+    no sampling parameters and no ``handles_change_notice``, for tests of what a run refuses."""
+    from aloe_bench.components import Reply
+    from aloe_bench.hookspecs import hookimpl
+    from aloe_bench.plugins import PluginHost
+
+    class Plain:
+        def __init__(self, backend=None, **options):
+            self.name, self.backend = name, backend
+
+        async def next_messages(self, requests):
+            return [Reply(text="hello") for _ in requests]
+
+        def describe(self):
+            return {"kind": name, "options": {}, "prompt_hashes": {}}
+
+    class Plugin:
+        @hookimpl
+        def aloe_register_simulators(self, register):
+            register(name, Plain)
+
+    return PluginHost(load_entrypoints=False, extra_plugins={f"{name}-sim": Plugin()})

@@ -34,6 +34,7 @@ from aloe_bench.prompts import prompt_hash
 from aloe_bench.protocols.coverage import COVERAGE_MARKER
 from aloe_bench.records import Persona, ProbeRecord, RunSpec, RunSummary, Turn, TurnScore
 from tests.helpers import aloe_bench_exe, run_served, served_env, serving
+from tests.helpers import host_with_plain_simulator, jsonl_rows as rows
 
 API_KEY = "sk-drift-5e2a7c9b1d3f4860"
 TURNS, AT = 6, 3
@@ -110,9 +111,6 @@ def srv(server):
 def env(server, tmp_path):
     return served_env(server, tmp_path, API_KEY)
 
-
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def evaluate_args(tmp_path: Path, out: Path, *extra: str, probe: bool = False, drift: bool = True) -> list[str]:
@@ -383,29 +381,9 @@ def test_judge_of_a_stored_drift_run_scores_against_the_persona_of_each_turn(alo
 
 
 def test_a_simulator_that_cannot_play_a_change_is_refused(tmp_path):
-    from aloe_bench.components import Reply
     from aloe_bench.evaluation.engine import Evaluation
-    from aloe_bench.hookspecs import hookimpl
-    from aloe_bench.plugins import PluginHost
 
-    class Plain:
-        name = "plain"
-
-        def __init__(self, backend=None, **options):
-            self.backend = backend
-
-        async def next_messages(self, requests):
-            return [Reply(text="hello") for _ in requests]
-
-        def describe(self):
-            return {"kind": "plain", "options": {}, "prompt_hashes": {}}
-
-    class Plugin:
-        @hookimpl
-        def aloe_register_simulators(self, register):
-            register("plain", Plain)
-
-    host = PluginHost(load_entrypoints=False, extra_plugins={"plain-sim": Plugin()})
+    host = host_with_plain_simulator("plain")
     personas, _ = write_source(tmp_path)
     cfg = EvalConfig(model="scripted:m", user="scripted:u", judge="scripted:j", turns=3, drift_at=2,
                      user_protocol="plain", personas=f"jsonl:{personas}", cache=False)

@@ -21,6 +21,7 @@ from aloe_bench.protocols.pairwise import PAIR_MARKER
 from aloe_bench.protocols.responders import HINT_MARKER
 from aloe_bench.testing.openai_server import default_reply
 from tests.helpers import run_served, served_env, serving
+from tests.helpers import jsonl_rows as rows
 from tests.test_e2e_litellm import aloe_bench_command
 
 API_KEY = "sk-generate-5e1d7c3b9a2f4e60"
@@ -97,9 +98,6 @@ def generate_args(personas_file: Path, out: Path, *extra: str, roles=ROLE_MODELS
 def generate(env, personas_file, out, *extra, roles=ROLE_MODELS) -> subprocess.CompletedProcess:
     return aloe(env, *generate_args(personas_file, out, *extra, roles=roles))
 
-
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def stats_of(out: Path) -> dict:

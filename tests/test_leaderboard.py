@@ -244,3 +244,20 @@ def test_reporter_example_in_docs_works(runs):
     rows, notes = leaderboard_rows(load_results([str(runs["good"]), str(runs["weak"])]))
     out = host.reporters.get("tsv").factory()(rows, notes)
     assert out == f"trend:3:0.4\t{rows[0]['avg']}\ntrend:2:0.1\t{rows[1]['avg']}\n"
+
+
+def test_judge_ensembles_and_repeats_make_their_own_protocols(aloe_data_dir, tmp_path):
+    with pytest.MonkeyPatch.context() as mp:
+        host = make_host(aloe_data_dir, mp)
+        plain = make_run(tmp_path / "plain", host, turns=2, limit=3)
+        twice = make_run(tmp_path / "twice", host, turns=2, limit=3, repeats=2)
+        mean = make_run(tmp_path / "mean", host, turns=2, limit=3,
+                        judges=[{"spec": "trend:judge"}, {"spec": "scripted"}])
+        median = make_run(tmp_path / "median", host, turns=2, limit=3, judge_aggregate="median",
+                          judges=[{"spec": "trend:judge"}, {"spec": "scripted"}])
+    rows, notes = leaderboard_rows(load_results([str(p) for p in (plain, twice, mean, median)]))
+    assert len({r["protocol"] for r in rows}) == 4
+    text = " ".join(notes)
+    assert "repeats (1 -> 2)" in text
+    assert "judge ensemble (None -> mean of j1=trend:judge" in text
+    assert "median of j1=trend:judge" in text and "j2=scripted" in text

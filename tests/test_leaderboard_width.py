@@ -32,7 +32,9 @@ def _row(i: int, **over) -> dict:
                judge=LONG["judge"], judge_mode="history", personas="aloe-eval", personas_count=100, turns=10,
                avg=3.4217, avg_low=3.3121, avg_high=3.5502, ir=-0.0123, ir_low=-0.0456, ir_high=0.0234,
                n_ir=-0.1234, r2=0.4567, al_first=3.38, al_last=3.46, reply_words=123.45, cost=12.3456,
-               missing=0, status="complete", demo_quality=False, extra={}, protocol="A", comparable=True)
+               missing=0, status="complete", demo_quality=False, extra={}, protocol="A", comparable=True,
+               adjusted_avg=3.3811, adjusted_avg_low=3.2504, adjusted_avg_high=3.5123, length_slope=-0.0034,
+               reference_words=50.0, rank_low=i + 1, rank_high=i + 1, rank_tied_with=[], separable_from_next=True)
     row.update(over)
     return row
 
@@ -79,8 +81,9 @@ def _fits(page, selector: str) -> dict:
 
 
 def test_standalone_leaderboard_page_fits_1300_pixels(browser, tmp_path):
-    rows = [_row(i) for i in range(5)] + [_row(5, rank="B1", protocol="B", comparable=False, n_ir=None,
-                                               judge="gpt-4o-mini-2024-07-18-with-a-longer-suffix")]
+    rows = [_row(0, rank="A1–2"), _row(1, rank="A1–3"), *(_row(i) for i in range(2, 5))]  # tied ranks
+    rows += [_row(5, rank="B1", protocol="B", comparable=False, n_ir=None,
+                  judge="gpt-4o-mini-2024-07-18-with-a-longer-suffix")]
     path = tmp_path / "leaderboard.html"
     path.write_text(render_html(rows, ["Protocol B differs from A in: judge (a -> b)."]), encoding="utf-8")
     page = _page(browser, path)
@@ -90,7 +93,8 @@ def test_standalone_leaderboard_page_fits_1300_pixels(browser, tmp_path):
     assert size["table"] <= WIDTH, size
     # Every header and value is still shown in full (wrapped, never cut).
     text = page.evaluate("document.querySelector('table.lb').textContent")
-    for needle in ("Average [95% CI]", "3.42 [3.31, 3.55]", "-0.012 [-0.046, 0.023]", LONG["model"] + "-v0",
+    for needle in ("Average [95% CI]", "3.42 [3.31, 3.55]", "Length-adj. Average [95% CI]", "3.38 [3.25, 3.51]", "A1–3",
+                   "-0.012 [-0.046, 0.023]", LONG["model"] + "-v0",
                    "gpt-4o-mini-2024-07-18-with-a-longer-suffix"):
         assert needle in text, needle
     # A number never breaks: each value, and each interval, is on one line of its own.

@@ -28,6 +28,7 @@ from aloe_bench.protocols.coverage import COVERAGE_MARKER
 from aloe_bench.records import Message
 from aloe_bench.testing import ScriptedModel, default_script
 from tests.helpers import run_served, served_env, serving
+from tests.helpers import jsonl_rows as rows
 
 API_KEY = "sk-probe-3c1e9d7b5a2f4068"
 TURNS = 3
@@ -116,9 +117,6 @@ def evaluate(env, tmp_path: Path, out: Path, *extra: str, probe: bool = True) ->
         args += [*PROBE_ARGS, "--facts", str(facts)]
     return aloe(env, *args, *extra)
 
-
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def model_requests(srv, model: str = "mut", probes: bool = False) -> list[dict]:

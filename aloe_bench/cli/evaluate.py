@@ -92,9 +92,19 @@ def print_run_header(config, host) -> None:
         return host.models.get(split_spec(spec, host.models)[0])
 
     sim, judge = host.simulators.get(config.user_protocol), host.judges.get(config.judge_protocol)
+    members = [(m, host.judges.get(m.protocol)) for m in config.judge_members()]
+    if config.judges:
+        listed = ", ".join(f"{m.name} [bold]{escape(m.spec)}[/] ({entry.name})" for m, entry in members)
+        judged = (f"judge ensemble of {len(members)} ({config.judge_aggregate} of their scores, "
+                  f"{config.judge_mode} mode): {listed}")
+    else:
+        judged = (f"judge [bold]{escape(config.judge)}[/] ({judge.name}, {config.judge_mode} mode: "
+                  f"{escape(judge.description)})")
     console.print(f"Model [bold]{escape(config.model)}[/] · user [bold]{escape(config.user)}[/] "
-                  f"({sim.name}: {escape(sim.description)}) · judge [bold]{escape(config.judge)}[/] "
-                  f"({judge.name}, {config.judge_mode} mode: {escape(judge.description)})")
+                  f"({sim.name}: {escape(sim.description)}) · {judged}")
+    if config.repeats > 1:
+        console.print(f"Repeats: every persona is played {config.repeats} times, each repeat with its own "
+                      "simulator seed (docs/validity.md)")
     extra = [f"{e.name} ({e.plugin})" for e in host.metrics if e.name != "alignment"]
     if extra:
         console.print(f"Metrics: alignment + {escape(', '.join(extra))}")
@@ -114,7 +124,7 @@ def print_run_header(config, host) -> None:
         console.print(f"Preference drift: from turn {config.drift_at} on the user plays a changed persona "
                       f"({config.drift_kind}: the next distinct {config.drift_kind.replace('both', 'profile and personality')} "
                       "of the persona source), judged against the persona of each turn (docs/drift.md)")
-    demo = sorted({spec for spec, entry in ((config.user, sim), (config.judge, judge), *scored_by)
+    demo = sorted({spec for spec, entry in ((config.user, sim), *((m.spec, e) for m, e in members), *scored_by)
                    if entry.meta.get("needs_backend", True) and provider(spec).meta.get("demo_quality")})
     if demo:
         console.print(f"[yellow]Note:[/] {escape(', '.join(demo))} simulates the user and/or judges: a demo-quality "
@@ -147,10 +157,66 @@ def print_drift(drift) -> None:
         out.print(line, markup=False)
 
 
+def print_ensemble(judges) -> None:
+    """The members of a judge ensemble (``summary.judges``): each one's Average and IR, and the
+    agreement between members, on stdout with the other figures."""
+    from aloe_bench.cli.common import out
+
+    def num(value, digits=2):
+        return "—" if value is None else f"{value:.{digits}f}"
+
+    out.print(f"Judge ensemble ({judges.aggregate} of {len(judges.members)} members' scores):", markup=False)
+    for m in judges.members:
+        out.print(f"  {m.name} {m.spec} ({m.protocol}): Average {num(m.avg)}, IR {num(m.ir, 3)}; "
+                  f"{m.scored} replies scored" + (f", {m.missing} scores missing" if m.missing else ""), markup=False)
+    for p in judges.agreement:
+        iv = p.ci.get("kappa_quadratic")
+        ci = f" [95% CI {num(iv.low)}, {num(iv.high)}]" if iv is not None and iv.low is not None else ""
+        out.print(f"  agreement {p.a}-{p.b} over {p.n} replies: quadratic kappa {num(p.kappa_quadratic)}{ci}, "
+                  f"exact {num(p.exact)}, Spearman {num(p.spearman)}, alpha {num(p.alpha)}", markup=False)
+    if len(judges.agreement) > 1:
+        mean = judges.mean_agreement
+        out.print(f"  mean over pairs: quadratic kappa {num(mean.get('kappa_quadratic'))}, exact "
+                  f"{num(mean.get('exact'))}, Spearman {num(mean.get('spearman'))}, alpha {num(mean.get('alpha'))}",
+                  markup=False)
+
+
+def print_repeats(repeats) -> None:
+    """Each repeat's Average and IR and their spread (``summary.repeats``), on stdout."""
+    from aloe_bench.cli.common import out
+
+    def num(value, digits=2):
+        return "—" if value is None else f"{value:.{digits}f}"
+
+    out.print(f"Repeats ({repeats.count} per persona; intervals above resample personas, each persona's "
+              "repeats averaged first):", markup=False)
+    for r in repeats.runs:
+        out.print(f"  repeat {r.repeat} (simulator seed {r.seed}): Average {num(r.avg)}, IR {num(r.ir, 3)}",
+                  markup=False)
+    for key, label, digits in (("avg", "Average", 2), ("ir", "IR", 3)):
+        sp = repeats.spread.get(key)
+        if sp is not None:
+            out.print(f"  {label} over repeats: sd {num(sp.sd, digits)}, min {num(sp.min, digits)}, "
+                      f"max {num(sp.max, digits)}, range {num(sp.range, digits)}", markup=False)
+
+
+def judge_values(specs: Sequence[str]) -> dict[str, Any]:
+    """Config values of ``--judge`` given ``specs`` (in order): none, one judge (``judge``; a
+    config file's ``judges`` are dropped), or a judge ensemble (``judges``: one member per spec,
+    ``j1``, ``j2``, ...). Given on the command line, they replace the config file's judges."""
+    if not specs:
+        return {}
+    if len(specs) == 1:
+        return {"judge": specs[0], "judges": []}
+    return {"judge": specs[0], "judges": [{"spec": s} for s in specs]}
+
+
 @click.command("evaluate")
 @click.option("--model", help="Model under test: PROVIDER:NAME (hf:ID_OR_PATH, litellm:MODEL, a bare API model name); default: the installed default provider's model (smollm2 with aloe-bench-hf).")
 @click.option("--user", help="User-simulator backend spec (default as --model; the paper used gpt-4o).")
-@click.option("--judge", help="Judge backend spec (default as --model; the paper used gpt-4o).")
+@click.option("--judge", multiple=True, help="Judge backend spec (default as --model; the paper used gpt-4o). Give it two or more times for a judge ensemble: members j1, j2, ... each score every reply, the reply's score is their mean (--judge-aggregate) and the summary reports their agreement; per-member protocols and options go in the config file ([[judges]]; docs/validity.md).")
+@click.option("--judge-aggregate", type=click.Choice(["mean", "median"]), help="With a judge ensemble: a reply's score is the mean (default) or median of its members' scores (each member's samples averaged first).")
+@click.option("--repeats", type=click.IntRange(min=1), help="Play every persona R times, each repeat with its own simulator seed (default 1); summary.json reports each repeat's Average and IR and their spread under repeats (docs/validity.md).")
 @click.option("--user-protocol", help="Simulator protocol registered by a plugin (default aloe).")
 @click.option("--judge-protocol", help="Judge protocol registered by a plugin (default aloe).")
 @click.option("--user-protocol-option", "user_protocol_option", multiple=True, metavar="KEY=VALUE", help="Option passed to the simulator protocol's factory (repeatable).")
@@ -207,10 +273,12 @@ def command(**opts: Any) -> None:
     from aloe_bench.evaluation.preflight import check_cache_writable, check_run_dir_writable
     from rich.markup import escape
 
-    values = {k: opts[k] for k in ("model", "user", "judge", "user_protocol", "judge_protocol", "judge_mode",
+    values = {k: opts[k] for k in ("model", "user", "user_protocol", "judge_protocol", "judge_mode", "judge_aggregate",
+                                   "repeats",
                                    "judge_samples", "personas", "turns", "limit", "seed", "concurrency", "bootstrap",
                                    "max_cost", "reply_format", "rlpa_history", "profile_judge",
                                    "profile_judge_protocol", "facts", "drift_at", "drift_kind")}
+    values.update(judge_values(opts["judge"]))
     values["profile_probe"] = True if opts["profile_probe"] else None
     if opts["no_cache"]:
         values["cache"] = False
@@ -259,5 +327,9 @@ def command(**opts: Any) -> None:
     print_summary(summary)
     if summary.drift is not None:
         print_drift(summary.drift)
+    if summary.judges is not None:
+        print_ensemble(summary.judges)
+    if summary.repeats is not None:
+        print_repeats(summary.repeats)
     console.print(f"Results in [bold]{output}[/] (summary.json). Report: aloe-bench report {output}")
     exit_for_status(summary, resume_cmd)

@@ -16,14 +16,19 @@ import click
               help="Also list incomplete runs (and runs of unknown status), marked and not ranked.")
 @click.option("--plot", "plots", multiple=True, type=click.Path(dir_okay=False),
               help="Also draw the runs' AL(k) curves to FILE (.png, .svg or .pdf; repeatable).")
-def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
-    """Compare runs: model, simulator, judge, personas, Average AL and IR with 95% CIs, N-IR, R2,
-    AL(1), AL(K), reply length and cost, sorted by Average.
+@click.option("--resamples", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples of the paired difference that decides tied ranks (0: no tie check).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of those resamples.")
+def command(run_dirs, fmt, output, judgements, include_incomplete, plots, resamples, seed):
+    """Compare runs: model, simulator, judge, personas, Average AL and IR with 95% CIs, the
+    length-adjusted Average, N-IR, R2, AL(1), AL(K), reply length and cost, sorted by Average.
 
     RUN_DIR is a run folder, a RUN_DIR/judgements/NAME re-scoring, or a folder of run folders
     (e.g. results/runs). Runs whose protocols differ (user simulator, judge, judge mode,
     persona set, turns, prompt versions) are not ranked together: ranks restart per protocol
-    (A1, A2, B1) and a note says what differs. Incomplete runs (a run that `--resume` could
+    (A1, A2, B1) and a note says what differs. Two runs of one protocol whose paired difference
+    of Average (bootstrap over their shared personas) has a 95% interval containing 0 share a
+    tied rank range (1–2). Incomplete runs (a run that `--resume` could
     still add to) are left out with a warning, or listed unranked with --include-incomplete.
 
     \b
@@ -61,7 +66,7 @@ def command(run_dirs, fmt, output, judgements, include_incomplete, plots):
             raise DataError("None of the given runs is complete.",
                             "Finish them with `aloe-bench evaluate --output RUN_DIR --resume`, or pass "
                             "--include-incomplete to list them unranked.")
-    rows, notes = leaderboard_rows(results)
+    rows, notes = leaderboard_rows(results, resamples=resamples, seed=seed)
     text = render(rows, notes)
     if output:
         atomic_write_text(Path(output), text)

@@ -30,8 +30,9 @@ def exit_for_status(s: RunSummary, resume_cmd: str) -> None:
 
 
 def print_summary(s: RunSummary) -> None:
-    """AL(k)/N(k) per turn (and PF1(k) in runs with a profile measurement), then Average, IR,
-    N-IR, R2 (and the PF1 figures) with CIs, then usage per role."""
+    """AL(k)/N(k) per turn (and PF1(k) in runs with a profile measurement), then Average, the
+    length-adjusted Average and the score-length slope, IR, N-IR, R2 (and the PF1 figures) with
+    CIs, then usage per role."""
     from rich.table import Table
 
     flag = "" if s.status == "complete" else f"  [{s.status.upper()}]"
@@ -55,14 +56,22 @@ def print_summary(s: RunSummary) -> None:
         curve.add_row(*row)
     out.print(curve)
 
-    def ci(name):
-        iv = s.ci.get(name)
-        return f"[{fmt(iv.low)}, {fmt(iv.high)}]" if iv and iv.low is not None else ""
+    def ci(name, intervals=None, digits=3):
+        iv = (s.ci if intervals is None else intervals).get(name)
+        return f"[{fmt(iv.low, digits)}, {fmt(iv.high, digits)}]" if iv and iv.low is not None else ""
 
     head = Table(show_header=True)
     for col in ("metric", "value", "95% CI"):
         head.add_column(col)
     head.add_row("Average AL", fmt(s.avg), ci("avg"))
+    if s.length is not None:  # docs/validity.md
+        n = s.length
+        label = f"Length-adj. Avg ({n.reference_words:g} words)"
+        if n.slope is None:
+            head.add_row(label, f"undefined: {n.undefined}", "")
+        else:
+            head.add_row(label, fmt(n.adjusted_avg), ci("adjusted_avg", n.ci))
+            head.add_row("Length slope (per word)", f"{fmt(n.slope, 4)} (r {fmt(n.r)})", ci("slope", n.ci, 4))
     head.add_row("IR (slope)", fmt(s.ir, 4), ci("ir"))
     head.add_row("N-IR", fmt(s.n_ir, 4) if s.n_ir is not None else "undefined (flat curve)", "")
     head.add_row("R2", fmt(s.r2), "")

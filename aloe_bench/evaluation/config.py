@@ -12,6 +12,58 @@ from aloe_bench.records import stable_hash
 from aloe_bench.secrets import redact
 
 
+class JudgeMember(BaseModel):
+    """One member of a judge ensemble (``judges`` in the config file, ``--judge`` given several
+    times; docs/validity.md). Keys left out (None) take the run's ``judge_*`` settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The member's backend spec.
+    spec: str
+    #: Its name in score records (``TurnScore.member``); None: ``j1``, ``j2``, ... by position.
+    name: str | None = None
+    #: Its judge protocol; None: ``judge_protocol``.
+    protocol: str | None = None
+    #: Options of its backend; None: ``judge_options``.
+    options: dict[str, Any] | None = None
+    #: Options of its protocol's factory; None: ``judge_protocol_options``.
+    protocol_options: dict[str, Any] | None = None
+    #: Its sampling parameters; None: ``judge_params``.
+    params: GenerationParams | None = None
+
+
+class ResolvedJudge(BaseModel):
+    """A judge of a run with every setting filled in (:meth:`EvalConfig.judge_members`)."""
+
+    #: The member's name; None for the one judge of a run without an ensemble (its records carry no member).
+    name: str | None
+    #: Backend spec.
+    spec: str
+    #: Judge protocol.
+    protocol: str
+    #: Backend options.
+    options: dict[str, Any]
+    #: Protocol-factory options.
+    protocol_options: dict[str, Any]
+    #: Sampling parameters.
+    params: GenerationParams
+    #: Its role in run.json's components (and a dry run's tally): ``judge`` for the one judge and
+    #: the first member, ``judge:NAME`` for the other members.
+    role: str = "judge"
+
+
+#: Member names: letters, digits, ``.``, ``_``, ``-`` (they name records and dry-run roles).
+MEMBER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+
+
+def repeat_seed(run_seed: int, simulator_seed: int | None, repeat: int) -> int:
+    """The simulator's sampling seed in ``repeat`` (from 1) of a run with ``--repeats``: a stable
+    hash of the run's ``seed``, the simulator's own seed and the repeat index, as a 31-bit number
+    (far from ``seed + attempt``, the seeds of re-asks after an empty message). Repeat 0 keeps
+    the simulator's own seed."""
+    return int(stable_hash(["repeat", run_seed, simulator_seed, repeat]), 16) % (2 ** 31)
+
+
 class EvalConfig(BaseModel):
     """Everything that defines an evaluation. Keys match the CLI options and the TOML config.
 
@@ -82,6 +134,16 @@ class EvalConfig(BaseModel):
     #: What changes at ``drift_at``: ``profile`` (the next distinct profile of the source),
     #: ``personality`` (the next distinct personality) or ``both``.
     drift_kind: Literal["profile", "personality", "both"] = "profile"
+    #: A judge ensemble (docs/validity.md): two or more members, each scoring every reply; empty:
+    #: the one judge of ``judge``. With members, ``judge`` is the first member's spec (set for you),
+    #: which the roles that default to the judge (the coverage judge) take.
+    judges: list[JudgeMember] = Field(default_factory=list)
+    #: With a judge ensemble, how a reply's score is made of the members' scores (each member's
+    #: samples averaged first): ``mean`` or ``median``.
+    judge_aggregate: Literal["mean", "median"] = "mean"
+    #: Repeat runs (docs/validity.md): each persona is played this many times, each repeat with
+    #: its own simulator seed (:func:`repeat_seed`) and conversation ids (``sample`` = the repeat).
+    repeats: int = Field(1, ge=1)
     # Operational keys: they do not change results, so resuming may change them.
     concurrency: int = Field(16, ge=1)
     cache: bool = True
@@ -99,6 +161,17 @@ class EvalConfig(BaseModel):
                                                      "profile_judge_protocol_options", "profile_judge_params", "facts")
     #: Keys of a persona drift: left out of :meth:`result_keys` while there is no drift.
     DRIFT_KEYS: ClassVar[tuple[str, ...]] = ("drift_at", "drift_kind")
+    #: Keys of a judge ensemble and of repeat runs: left out of :meth:`result_keys` while at their
+    #: defaults (one judge, one repeat), so such runs keep their config hash.
+    ENSEMBLE_KEYS: ClassVar[tuple[str, ...]] = ("judges", "judge_aggregate")
+    REPEAT_KEYS: ClassVar[tuple[str, ...]] = ("repeats",)
+
+    @model_validator(mode="after")
+    def _judge_is_the_first_member(self) -> "EvalConfig":
+        """With a judge ensemble, ``judge`` is its first member's spec."""
+        if self.judges and self.judge != self.judges[0].spec:
+            object.__setattr__(self, "judge", self.judges[0].spec)
+        return self
 
     @model_validator(mode="after")
     def _probe_from_replies(self) -> "EvalConfig":
@@ -121,6 +194,52 @@ class EvalConfig(BaseModel):
         """The coverage judge's backend spec: ``profile_judge``, else the judge's."""
         return self.profile_judge or self.judge
 
+    def judge_members(self) -> list[ResolvedJudge]:
+        """The run's judges with every setting filled in: one per ensemble member (named ``j1``,
+        ``j2``, ... unless named), or the one judge (name None) of a run without an ensemble."""
+        if not self.judges:
+            return [ResolvedJudge(name=None, spec=self.judge or "", protocol=self.judge_protocol,
+                                  options=self.judge_options, protocol_options=self.judge_protocol_options,
+                                  params=self.judge_params)]
+        return [ResolvedJudge(name=m.name or f"j{i + 1}", spec=m.spec, protocol=m.protocol or self.judge_protocol,
+                              options=self.judge_options if m.options is None else m.options,
+                              protocol_options=(self.judge_protocol_options if m.protocol_options is None
+                                                else m.protocol_options),
+                              params=self.judge_params if m.params is None else m.params,
+                              role="judge" if i == 0 else f"judge:{m.name or f'j{i + 1}'}")
+                for i, m in enumerate(self.judges)]
+
+    def judge_label(self) -> str:
+        """The judge as summaries show it: its spec, or the members' specs joined by `` + ``."""
+        return " + ".join(m.spec for m in self.judges) if self.judges else (self.judge or "")
+
+    def check_ensemble_settings(self) -> None:
+        """One-line usage errors for a judge ensemble or repeats that cannot work: one member
+        (use ``judge``), repeated or malformed member names, an empty spec, an aggregate without
+        an ensemble."""
+        import re
+
+        if not self.judges:
+            if self.judge_aggregate != EvalConfig.model_construct().judge_aggregate:
+                raise ConfigError("--judge-aggregate applies only to a judge ensemble.",
+                                  "Give --judge two or more times (or a [[judges]] table per member), or drop "
+                                  "--judge-aggregate.")
+            return
+        if len(self.judges) < 2:
+            raise ConfigError("A judge ensemble needs two or more members; `judges` holds one.",
+                              "Set `judge = SPEC` for one judge, or add members.")
+        names = [m.name for m in self.judge_members()]
+        for m, name in zip(self.judges, names):
+            if not m.spec.strip():
+                raise ConfigError(f"Judge-ensemble member {name!r} has an empty spec.", "Give every member a spec.")
+            if not re.match(MEMBER_NAME, name or ""):
+                raise ConfigError(f"Judge-ensemble member name {name!r} is not allowed.",
+                                  "Use letters, digits, '.', '_' or '-' (at most 40), starting with a letter or digit.")
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ConfigError(f"Judge-ensemble member names repeat: {', '.join(map(str, doubled))}.",
+                              "Give every member its own name.")
+
     def with_default_specs(self, host) -> "EvalConfig":
         """A copy whose empty role specs are the default provider's spec; a clear error when a
         role has no spec and no installed plugin declares a default."""
@@ -139,8 +258,13 @@ class EvalConfig(BaseModel):
             used |= set(self.PROFILE_JUDGE_KEYS)
         if self.drift_at is not None:
             used |= set(self.DRIFT_KEYS)
+        if self.judges:
+            used |= set(self.ENSEMBLE_KEYS)
+        if self.repeats > 1:
+            used |= set(self.REPEAT_KEYS)
         defaults = redact(EvalConfig.model_construct().model_dump(mode="json"))
-        optional = set(self.PROBE_KEYS + self.RLPA_KEYS + self.PROFILE_JUDGE_KEYS + self.DRIFT_KEYS) - used
+        optional = set(self.PROBE_KEYS + self.RLPA_KEYS + self.PROFILE_JUDGE_KEYS + self.DRIFT_KEYS
+                       + self.ENSEMBLE_KEYS + self.REPEAT_KEYS) - used
         return {k: v for k, v in data.items()
                 if k not in self.OPERATIONAL and not (k in optional and v == defaults.get(k))}
 

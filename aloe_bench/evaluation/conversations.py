@@ -28,9 +28,12 @@ def run_personas(store: RunStore, config: EvalConfig, host) -> list[Persona]:
 
 
 def rebuild_chains(personas: Sequence[Persona], seed: int, records: Sequence[Any], make: Callable[..., C], *,
-                   keep_failed: bool = False) -> list[C]:
-    """One ``make(id=..., persona=...)`` per persona, in persona order, holding in ``.turns`` the
-    stored per-turn ``records`` of its conversation from turn 1 on; records after a gap are ignored.
+                   keep_failed: bool = False, repeats: int = 1) -> list[C]:
+    """One ``make(id=..., persona=...)`` per persona (with ``repeats`` above 1, one per persona
+    and repeat, persona by persona: ``make(..., sample=r)`` for repeat r > 0, whose id is
+    :meth:`Conversation.make_id` of the persona, ``seed`` and r), in persona order, holding in
+    ``.turns`` the stored per-turn ``records`` of its conversation from turn 1 on; records after a
+    gap are ignored.
 
     A failed record (``status`` other than ``ok``) ends the chain when ``keep_failed``; otherwise
     it is dropped so that a resumed run plays that turn again. Shared by ``evaluate``'s
@@ -39,10 +42,10 @@ def rebuild_chains(personas: Sequence[Persona], seed: int, records: Sequence[Any
     for r in records:
         by_conv.setdefault(r.conversation_id, {})[r.turn] = r
     out = []
-    for p in personas:
-        cid = Conversation.make_id(p.id, seed)
+    for p, repeat in ((p, r) for p in personas for r in range(repeats)):
+        cid = Conversation.make_id(p.id, seed, repeat)
         stored = by_conv.get(cid, {})
-        chain = make(id=cid, persona=p)
+        chain = make(id=cid, persona=p, **({"sample": repeat} if repeat else {}))
         k = 1
         while k in stored:
             if stored[k].status != "ok":
@@ -56,15 +59,16 @@ def rebuild_chains(personas: Sequence[Persona], seed: int, records: Sequence[Any
 
 
 def rebuild_conversations(personas: Sequence[Persona], seed: int, turns: Sequence[Turn], *,
-                          keep_failed: bool = False, drift: Any = None) -> list[Conversation]:
-    """Conversations with their stored turns, in persona order; turns after a gap are ignored.
+                          keep_failed: bool = False, drift: Any = None, repeats: int = 1) -> list[Conversation]:
+    """Conversations with their stored turns, in persona order (``repeats`` conversations per
+    persona, its repeats in order, ``sample`` = the repeat); turns after a gap are ignored.
 
     A failed turn (simulator or model error) ends the conversation when ``keep_failed``; otherwise
     it is dropped so that a resumed run tries that turn again (errors are often transient: rate
     limits, a missing key fixed since). ``drift`` (a run's
     :class:`~aloe_bench.evaluation.drift.RunDrift`) gives each conversation its drifted persona.
     """
-    convs = rebuild_chains(personas, seed, turns, Conversation, keep_failed=keep_failed)
+    convs = rebuild_chains(personas, seed, turns, Conversation, keep_failed=keep_failed, repeats=repeats)
     if drift is not None:
         drift.attach(convs)
     return convs

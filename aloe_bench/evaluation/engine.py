@@ -33,9 +33,10 @@ from aloe_bench.evaluation.budget import Budget
 from aloe_bench.evaluation.config import EvalConfig, check_resume
 from aloe_bench.evaluation.conversations import rebuild_conversations, select_personas
 from aloe_bench.evaluation.drift import RunDrift, handles_drift, plan_drift
-from aloe_bench.evaluation.judging import TurnJudger, unjudged_turns
+from aloe_bench.evaluation.judging import panel
 from aloe_bench.evaluation.listener import RunListener
 from aloe_bench.evaluation.profiling import ProfileScorer, describe_profile_measurement, unscored_profiles
+from aloe_bench.evaluation.repeats import repeat_simulators, simulator_seeds
 from aloe_bench.evaluation.reply_format import conversation_policy_messages, describe_reply_format, read_policy_output
 from aloe_bench.evaluation.roles import RunRoles, build_roles, role_specs, validate_roles, with_served_models
 from aloe_bench.evaluation.run_folder import JsonlWriter, RunStore
@@ -67,6 +68,8 @@ class Evaluation:
         self.progress = progress or RunListener()
         self.usage = {role: Usage() for role in ("user", "model", "judge")}
         self._drift: RunDrift | None = None
+        #: The simulator of each repeat (``--repeats``; one without), set when the run starts.
+        self._simulators: list = []
         if self.config.profile_source is not None:
             self.usage.update({role: Usage() for role in ("probe", "profile_judge")})
 
@@ -96,6 +99,7 @@ class Evaluation:
                         raise ConfigError(f"The simulator protocol {cfg.user_protocol!r} does not say that it plays a "
                                           "change of persona (handles_change_notice), which --drift-at needs.",
                                           "Use --user-protocol aloe, or drop --drift-at.")
+                    self._simulators = repeat_simulators(comps.simulator, cfg)
                     return await self._run(personas, old, comps, golden, drift)
                 finally:
                     comps.close()
@@ -116,7 +120,9 @@ class Evaluation:
                               personas_count=len(personas), personas_hash=personas_hash, seed=cfg.seed,
                               reply_format=describe_reply_format(cfg.reply_format, cfg.rlpa_history),
                               profile=redact(profile) if profile is not None else None,
-                              drift=drift.describe() if drift is not None else None)
+                              drift=drift.describe() if drift is not None else None,
+                              repeats={"count": cfg.repeats, "simulator_seeds": simulator_seeds(self._simulators)}
+                              if cfg.repeats > 1 else None)
         if old is None:
             store.write_spec(spec)
         elif old.personas_hash != personas_hash:
@@ -137,7 +143,7 @@ class Evaluation:
             store.write_drift_personas(drift.personas())
         stored_turns, _ = store.read_turns()
         stored_scores, _ = store.read_scores()
-        convs = rebuild_conversations(personas, cfg.seed, stored_turns, drift=drift)
+        convs = rebuild_conversations(personas, cfg.seed, stored_turns, drift=drift, repeats=cfg.repeats)
         done = sum(len(c.turns) for c in convs)
         self.budget = Budget(cfg.max_cost, sum(u.cost for u in store.usage().values()),
                              lambda: sum(u.cost for u in self.usage.values()))
@@ -146,7 +152,7 @@ class Evaluation:
 
         transcripts = store.transcript_writer()
         scores_out = store.score_writer()
-        scorer = TurnJudger(comps.judge, scores_out, cfg.judge, cfg.judge_samples, self.progress, self.usage["judge"])
+        judges = panel(comps, scores_out, cfg.judge_samples, self.progress, self.usage["judge"])
         pending: list[asyncio.Task] = []
         profiler = probes_out = None
         if cfg.profile_source is not None:
@@ -163,18 +169,17 @@ class Evaluation:
                 return
             await profiler.score(items)
 
-        async def judge_task(items, turn):
+        async def judge_task(work, turn):
             if self.budget.reached:  # left unjudged: a resume with a higher --max-cost judges them
                 self.stopped = "max_cost"
                 return
-            new = await scorer.score(items)
+            new = await judges.score(work)
             self._emit(TurnScored(run_dir=str(store.dir), turn=turn, scored=sum(s.score is not None for s in new),
                                       missing=sum(s.score is None for s in new)))
 
         try:
-            backlog = unjudged_turns(convs, stored_scores, cfg.judge_samples,
-                                          rejudge_missing=self.rejudge_missing)
-            if backlog:
+            backlog = judges.unjudged(convs, stored_scores, cfg.judge_samples, rejudge_missing=self.rejudge_missing)
+            if any(backlog):
                 pending.append(asyncio.create_task(judge_task(backlog, 0)))
             if profiler is not None:
                 stored_probes = store.read_probes()[0]
@@ -201,7 +206,7 @@ class Evaluation:
                 self._emit(TurnFinished(run_dir=str(store.dir), turn=k, live=len(live) - failed, failed=failed))
                 items = [(c, t, s) for c, t in zip(live, new_turns) if t.status == "ok"
                          for s in range(cfg.judge_samples)]
-                pending.append(asyncio.create_task(judge_task(items, k)))
+                pending.append(asyncio.create_task(judge_task(judges.every(items), k)))
                 if profiler is not None:
                     pending.append(asyncio.create_task(profile_task(
                         [(c, t, None) for c, t in zip(live, new_turns) if t.status == "ok"])))
@@ -219,7 +224,7 @@ class Evaluation:
 
         # The summary is computed from what is on disk, exactly as `report` and `judge` see it.
         final = rebuild_conversations(personas, cfg.seed, store.read_turns(warn=False)[0], keep_failed=True,
-                                      drift=drift)
+                                      drift=drift, repeats=cfg.repeats)
         summary = summarize(cfg, spec, final, store.read_scores(warn=False)[0], store.usage(), self.host,
                             str(store.dir), probes=store.read_probes(warn=False)[0] if profiler is not None else None)
         if self.stopped and summary.status != "complete":
@@ -249,10 +254,11 @@ class Evaluation:
     async def _play_group(self, k: int, live: list[Conversation], comps: RunRoles, out: JsonlWriter) -> list[Turn]:
         cfg = self.config
         drift = self._drift
-        sim_replies = await comps.simulator.next_messages([
-            SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns, conversation_id=c.id)
-            if drift is None else drift.request(c, k, history=c.history(), total_turns=cfg.turns)
-            for c in live])
+        requests = [SimRequest(persona=c.persona, history=c.history(), turn=k, total_turns=cfg.turns,
+                               conversation_id=c.id)
+                    if drift is None else drift.request(c, k, history=c.history(), total_turns=cfg.turns)
+                    for c in live]
+        sim_replies = await self._simulate(live, requests, comps)
         for r in sim_replies:
             self.usage["user"].add(r.usage())
         self.progress.advance("user", len(live))
@@ -266,7 +272,9 @@ class Evaluation:
         turns = []
         for i, conv in enumerate(live):
             sim = sim_replies[i]
+            # The persona played at k (a drift run) and the repeat (--repeats) the turn belongs to.
             active = {"active_persona_id": conv.persona_at(k).id} if drift is not None else {}
+            active["sample"] = conv.sample
             if not sim.ok:
                 t = Turn(conversation_id=conv.id, persona_id=conv.persona.id, turn=k, user="", reply=None,
                          status="user_failed", error=redact_text(sim.error), usage={"user": sim.usage()}, **active)
@@ -288,6 +296,24 @@ class Evaluation:
             turns.append(t)
         return turns
 
+    async def _simulate(self, live: list[Conversation], requests: list[SimRequest], comps: RunRoles) -> list:
+        """The user messages of ``live`` (one batch per repeat: each repeat has its own simulator
+        seed), in order."""
+        sims = self._simulators or [comps.simulator]
+        by_repeat: dict[int, list[int]] = {}
+        for i, c in enumerate(live):
+            by_repeat.setdefault(c.sample, []).append(i)
+        if len(by_repeat) == 1:
+            (repeat, _), = by_repeat.items()
+            return await sims[repeat].next_messages(requests)
+        parts = await asyncio.gather(*(sims[r].next_messages([requests[i] for i in idx])
+                                       for r, idx in by_repeat.items()))
+        out: list = [None] * len(live)
+        for idx, replies in zip(by_repeat.values(), parts):
+            for i, reply in zip(idx, replies):
+                out[i] = reply
+        return out
+
     def _model_messages(self, conv: Conversation, user_message: str) -> list[Message]:
         """What the model under test gets for its next reply: the dialogue so far and the user's
         message; under ``--reply-format rlpa`` the policy instruction first and its own history as
@@ -297,11 +323,14 @@ class Evaluation:
         return conv.history() + [Message(role="user", content=user_message)]
 
     def _report_usage(self, comps: RunRoles) -> None:
-        roles = {"model": comps.model, "user": getattr(comps.simulator, "backend", None),
-                 "judge": getattr(comps.judge, "backend", None)}
-        for role, backend in roles.items():
-            if backend is not None:
-                self.progress.usage(role, self.usage[role], backend.calls, backend.hits)
+        roles = {"model": [comps.model], "user": [getattr(comps.simulator, "backend", None)],
+                 "judge": list({id(b): b for b in (getattr(p, "backend", None) for _, p in comps.members)
+                                if b is not None}.values()) or [getattr(comps.judge, "backend", None)]}
+        for role, backends in roles.items():
+            backends = [b for b in backends if b is not None]
+            if backends:
+                self.progress.usage(role, self.usage[role], sum(b.calls for b in backends),
+                                    sum(b.hits for b in backends))
         # The probe and the coverage judge usually share the model's and the judge's backends:
         # their own tallies say what they cost.
         for role in ("probe", "profile_judge"):

@@ -67,6 +67,8 @@ class Estimate:
     roles: list[RoleEstimate] = field(default_factory=list)
     #: Roles whose calls follow each other within a turn (the rest run beside them).
     critical: list[list[str]] = field(default_factory=list)
+    #: Conversations per persona (``evaluate --repeats``); the tallies include every repeat.
+    repeats: int = 1
 
     @property
     def calls(self) -> int:
@@ -96,6 +98,7 @@ class Estimate:
     def to_json(self) -> dict[str, Any]:
         """A JSON-able form."""
         return {"job": self.job, "personas": self.personas, "sampled": self.sampled, "turns": self.turns,
+                "repeats": self.repeats,
                 "concurrency": self.concurrency, "calls": self.calls, "cost": self.cost,
                 "wall_seconds": self.wall_seconds(),
                 "roles": [{"role": r.role, "spec": r.spec, "calls": r.calls, "prompt_tokens": r.prompt_tokens,
@@ -132,6 +135,7 @@ def estimate(job: str, config: Any, host, personas: int, *, sample: int = SAMPLE
     cfg = config.model_copy(update={"limit": sampled, "cache": False, "max_cost": None}
                             if job == "generate" else {"limit": sampled, "cache": False})
     tally: dict = {}
+    members: dict[str, str] = {}  # evaluate: judge role -> spec (one per judge-ensemble member)
     with tempfile.TemporaryDirectory(prefix="aloe-bench-dry-run-") as tmp:
         if job == "generate":
             from aloe_bench.generation.config import ROLES
@@ -144,11 +148,14 @@ def estimate(job: str, config: Any, host, personas: int, *, sample: int = SAMPLE
             from aloe_bench.evaluation.engine import Evaluation
 
             asyncio.run(Evaluation(cfg, tmp, host, dry=tally).run())
-            roles = ["user", "model", "judge", "probe", "profile_judge"]
+            # The judge's role is each judge-ensemble member's (``judge``, ``judge:NAME``).
+            members = {m.role: m.spec for m in cfg.judge_members()}
+            roles = ["user", "model", *members, "probe", "profile_judge"]
             critical = [["user"], ["model"]]
+    repeats = getattr(cfg, "repeats", 1)
     factor = personas / sampled if sampled else 0.0
     out = Estimate(job=job, personas=personas, sampled=sampled, turns=cfg.turns, concurrency=cfg.concurrency,
-                   critical=critical)
+                   critical=critical, repeats=repeats)
     for role in roles:
         t = tally.get(role)
         if t is None:  # a protocol without a backend
@@ -157,9 +164,11 @@ def estimate(job: str, config: Any, host, personas: int, *, sample: int = SAMPLE
             spec = cfg.model
         elif role == "profile_judge":
             spec = cfg.profile_judge_spec
+        elif role in members:
+            spec = members[role]
         else:
             spec = getattr(cfg, role)
-        per_turn = t.calls / (sampled * cfg.turns) if sampled else 0.0
+        per_turn = t.calls / (sampled * repeats * cfg.turns) if sampled else 0.0
         out.roles.append(RoleEstimate(role=role, spec=spec, calls=_scale(t.calls, factor),
                                       prompt_tokens=_scale(t.prompt_tokens, factor),
                                       completion_tokens=_scale(t.completion_tokens, factor),
@@ -174,7 +183,8 @@ def print_estimate(est: Estimate) -> None:
 
     from aloe_bench.cli.common import out
 
-    table = Table(title=f"Dry run: aloe-bench {est.job}, {est.personas} personas x {est.turns} turns "
+    repeats = f" x {est.repeats} repeats" if est.repeats > 1 else ""
+    table = Table(title=f"Dry run: aloe-bench {est.job}, {est.personas} personas x {est.turns} turns{repeats} "
                         f"(no call made; estimated from {est.sampled} personas)")
     for col in ("role", "spec", "calls", "tokens in", "tokens out", "$ / 1M in", "$ / 1M out", "cost $"):
         table.add_column(col, justify="left" if col in ("role", "spec") else "right")

@@ -29,6 +29,9 @@ class RunRoles:
     profile_judge: Any = None
     #: The backend the profile probe asks: the model under test's (its own stand-in in a dry run).
     probe_model: CachedModel | None = None
+    #: Every judge as (its resolved settings, its protocol): the one judge, or each judge-ensemble
+    #: member in order (``judge`` is the first's protocol).
+    members: list[tuple[Any, Any]] = field(default_factory=list)
 
     @property
     def pipelined(self) -> bool:
@@ -61,7 +64,9 @@ class BackendPool:
 
             key = stable_hash([spec, options, role])
             if key not in self._made:
-                self._made[key] = CachedModel(DryBackend(spec, role, self.dry.setdefault(role, DryTally())), None)
+                # A judge-ensemble member (role judge:NAME) answers as the judge, tallied apart.
+                answers = "judge" if role.startswith("judge:") else role
+                self._made[key] = CachedModel(DryBackend(spec, answers, self.dry.setdefault(role, DryTally())), None)
             return self._made[key]
         key = stable_hash([spec, options])
         if key not in self._made:
@@ -92,11 +97,16 @@ def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model
         entry = host.simulators.get(config.user_protocol)
         backend = pool.get(config.user, config.user_options, "user") if entry.meta.get("needs_backend", True) else None
         simulator = entry.build(backend, defaults={"params": config.user_params}, **config.user_protocol_options)
+    members = []
     if need_judge:
-        entry = host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
-        backend = pool.get(config.judge, config.judge_options, "judge") if entry.meta.get("needs_backend", True) else None
-        judge = entry.build(backend, defaults={"mode": config.judge_mode, "params": config.judge_params},
-                            **config.judge_protocol_options)
+        for member in config.judge_members():
+            entry = host.judges.get_for(member.protocol, "task", "score", what="--judge-protocol")
+            # A dry run tallies each member apart (by role); real backends are shared by spec and options.
+            backend = (pool.get(member.spec, member.options, member.role)
+                       if entry.meta.get("needs_backend", True) else None)
+            members.append((member, entry.build(backend, defaults={"mode": config.judge_mode, "params": member.params},
+                                                **member.protocol_options)))
+        judge = members[0][1]
     if need_profile_judge is None:
         need_profile_judge = config.profile_source is not None
     profile_judge = probe_model = None
@@ -110,7 +120,7 @@ def build_roles(config: EvalConfig, host, cache: CallCache | None, *, need_model
         # The same backend as the model's (shared by spec and options); a dry run tallies it apart.
         probe_model = pool.get(config.model, config.model_options, "probe")
     return RunRoles(model=model, simulator=simulator, judge=judge, backends=pool.all(),
-                    profile_judge=profile_judge, probe_model=probe_model)
+                    profile_judge=profile_judge, probe_model=probe_model, members=members)
 
 
 def coverage_entry(config: EvalConfig, host):
@@ -127,13 +137,16 @@ def validate_roles(config: EvalConfig, host) -> None:
     config = config.with_default_specs(host)
     config.check_profile_settings()
     config.check_drift_settings()
+    config.check_ensemble_settings()
     host.simulators.get(config.user_protocol)
-    host.judges.get_for(config.judge_protocol, "task", "score", what="--judge-protocol")
+    for member in config.judge_members():
+        host.judges.get_for(member.protocol, "task", "score", what="--judge-protocol")
     validate_spec(config.model, host)
     if host.simulators.get(config.user_protocol).meta.get("needs_backend", True):
         validate_spec(config.user, host)
-    if host.judges.get(config.judge_protocol).meta.get("needs_backend", True):
-        validate_spec(config.judge, host)
+    for member in config.judge_members():
+        if host.judges.get(member.protocol).meta.get("needs_backend", True):
+            validate_spec(member.spec, host)
     if config.profile_source is not None and coverage_entry(config, host).meta.get("needs_backend", True):
         validate_spec(config.profile_judge_spec, host)
 
@@ -149,12 +162,16 @@ def role_specs(config: EvalConfig, comps: RunRoles) -> list[ComponentSpec]:
         out.append(ComponentSpec(role="model", spec=config.model, options=redact(config.model_options),
                                  prompt_hashes=model_prompt_hashes(config),
                                  identity=redact(comps.model.identity()), demo_quality=comps.model.demo_quality))
-    roles = [("user", config.user, comps.simulator), ("judge", config.judge, comps.judge)]
+    members = getattr(comps, "members", None)  # every judge (ensemble members named), when resolved
+    roles = [("user", config.user, comps.simulator, None)]
+    roles += ([(m.role, m.spec, protocol, m.name) for m, protocol in members] if members
+              else [("judge", config.judge, comps.judge, None)])
     if getattr(comps, "profile_judge", None) is not None:
-        roles.append(("profile_judge", config.profile_judge_spec, comps.profile_judge))
-    for role, spec, protocol in roles:
+        roles.append(("profile_judge", config.profile_judge_spec, comps.profile_judge, None))
+    for role, spec, protocol, member in roles:
         if protocol is not None:
-            out.append(protocol_spec(role, spec, protocol))
+            c = protocol_spec(role, spec, protocol)
+            out.append(c.model_copy(update={"member": member}) if member is not None else c)
     return out
 
 
@@ -195,6 +212,7 @@ def with_served_models(specs: list[ComponentSpec], roles: RunRoles | dict[str, A
     if isinstance(roles, RunRoles):
         backends = {"model": roles.model, "user": _backend_of(roles.simulator), "judge": _backend_of(roles.judge),
                     "profile_judge": _backend_of(roles.profile_judge)}
+        backends.update({m.role: _backend_of(protocol) for m, protocol in roles.members})
     else:
         backends = roles
     out = []

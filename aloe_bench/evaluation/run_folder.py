@@ -186,10 +186,11 @@ class RunStore:
         return latest, torn
 
     def read_scores(self, *, warn: bool = True) -> tuple[list[TurnScore], int]:
-        """Stored scores, one per (conversation, turn, sample): the last record wins (a failed
-        judge call asked again on resume), and the torn-line count."""
+        """Stored scores, one per (conversation, turn, member, sample) (``TurnScore.key``; member
+        None with one judge): the last record wins (a failed judge call asked again on resume),
+        and the torn-line count."""
         scores, torn = read_jsonl(self.scores_path, TurnScore)
-        latest = _last_wins(scores, lambda s: (s.conversation_id, s.turn, s.sample), lambda s: s.status == "ok",
+        latest = _last_wins(scores, lambda s: s.key, lambda s: s.status == "ok",
                             self.scores_path, warn)
         if torn and warn:
             _warn(f"{self.scores_path}: ignored a torn last line (a run was killed mid-write); "

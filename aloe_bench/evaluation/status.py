@@ -18,16 +18,19 @@ from aloe_bench.records import Conversation, ProbeRecord, RunFailures, TurnScore
 
 
 def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], turns: int,
-           samples: int = 1, probes: Sequence[ProbeRecord] | None = None) -> RunFailures:
+           samples: int = 1, probes: Sequence[ProbeRecord] | None = None,
+           members: Sequence[str | None] = (None,)) -> RunFailures:
     """Count what ``conversations`` (rebuilt with their failed last turn kept) and ``scores``
-    (one record per (conversation, turn, sample), the last one) are missing; with ``probes`` (a
-    run with a profile measurement: the last record per (conversation, turn)) also the replies
-    whose profile is not scored."""
+    (one record per (conversation, turn, member, sample), the last one) are missing; with
+    ``probes`` (a run with a profile measurement: the last record per (conversation, turn)) also
+    the replies whose profile is not scored. ``members``: the judge-ensemble members' names
+    (every reply needs a record of each), or ``(None,)`` for one judge. Score counts are per
+    judgement: a reply counts once per member and sample."""
     out = RunFailures()
     if probes is not None:
         out.probes = {"failed": 0, "unreadable": 0, "unscored": 0}
         by_turn = {(r.conversation_id, r.turn): r for r in probes}
-    by_key = {(s.conversation_id, s.turn, s.sample): s for s in scores}
+    by_key = {s.key: s for s in scores}
     for conv in conversations:
         ok_turns = [t for t in conv.turns if t.status == "ok"]
         last = conv.turns[-1] if conv.turns else None
@@ -40,8 +43,8 @@ def assess(conversations: Sequence[Conversation], scores: Sequence[TurnScore], t
         elif len(ok_turns) < turns:
             out.unplayed += 1
         for t in ok_turns:
-            for sample in range(samples):
-                s = by_key.get((conv.id, t.turn, sample))
+            for member, sample in ((m, k) for m in members for k in range(samples)):
+                s = by_key.get((conv.id, t.turn, member, sample))
                 if s is None:
                     out.scores["unscored"] += 1
                 elif s.status == "failed":

@@ -10,6 +10,7 @@ from aloe_bench.evaluation.status import assess, status_of
 from aloe_bench.metrics import RunData
 from aloe_bench.records import Conversation, ProbeRecord, RunSpec, RunSummary, TurnScore, Usage
 from aloe_bench.secrets import redact_text
+from aloe_bench.validity.length import length_figures, matrix_replies
 
 
 def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scores: list[TurnScore],
@@ -23,9 +24,10 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
     figures from ``probes`` (the last record per (conversation, turn); None reads as none stored).
     A run with a persona drift (``config.drift_at``) gets its recovery figures (``drift``; with a
     profile measurement also PF1 against the old and the new profile), from ``convs`` rebuilt
-    with their drifted personas.
+    with their drifted personas. Every run gets the regression of score on reply length and the
+    length-adjusted Average (``length``; docs/validity.md).
     """
-    data = RunData(conversations=convs, scores=scores, turns=config.turns)
+    data = RunData(conversations=convs, scores=scores, turns=config.turns, aggregate=config.judge_aggregate)
     align = host.metrics.get("alignment").callable()(data, resamples=config.bootstrap, seed=config.seed)
     extra = {}
     for entry in host.metrics:
@@ -54,13 +56,26 @@ def summarize(config: EvalConfig, spec: RunSpec, convs: list[Conversation], scor
         from aloe_bench.metrics import drift_metrics, drift_profile_curves
         from aloe_bench.records import DriftFigures
 
-        figures = drift_metrics(data.score_matrix(), config.drift_at, resamples=config.bootstrap, seed=config.seed)
+        figures = drift_metrics(data.score_matrix(), config.drift_at, resamples=config.bootstrap, seed=config.seed,
+                                groups=data.groups())
         if measured:
             figures["pf1_old"], figures["pf1_new"] = drift_profile_curves(probes or [], convs, config.turns)
         drift = DriftFigures(at=config.drift_at, kind=config.drift_kind, **figures)
-    failures = assess(convs, scores, config.turns, config.judge_samples, probes=(probes or []) if measured else None)
+    failures = assess(convs, scores, config.turns, config.judge_samples, probes=(probes or []) if measured else None,
+                      members=[m.name for m in config.judge_members()])
+    # A judge ensemble (several --judge) and repeat runs (--repeats): docs/validity.md.
+    from aloe_bench.evaluation.ensembles import ensemble_figures
+    from aloe_bench.evaluation.repeats import repeat_figures
+
+    judges = ensemble_figures(config, convs, scores) if config.judges else None
+    repeats = (repeat_figures(config, convs, data.score_matrix(), (spec.repeats or {}).get("simulator_seeds"))
+               if config.repeats > 1 else None)
+    replies = matrix_replies(data.score_matrix(), [c.id for c in convs], [c.persona.id for c in convs],
+                             [t for c in convs for t in c.turns])
+    length = length_figures(replies, resamples=config.bootstrap, seed=config.seed)
     return RunSummary(run_dir=run_dir, model=redact_text(config.model), user=redact_text(config.user),
-                      judge=redact_text(config.judge), judge_mode=config.judge_mode,
-                      personas_source=redact_text(config.personas), personas_count=len(convs),
+                      judge=redact_text(config.judge_label()), judge_mode=config.judge_mode,
+                      personas_source=redact_text(config.personas), personas_count=len({c.persona.id for c in convs}),
                       turns=config.turns, status=status_of(failures), failures=failures, usage=usage,
-                      components=spec.components, extra=extra, drift=drift, **align, **profile)
+                      components=spec.components, extra=extra, drift=drift, length=length, judges=judges,
+                      repeats=repeats, **align, **profile)

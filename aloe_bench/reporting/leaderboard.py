@@ -8,6 +8,16 @@ row carries its protocol letter, ranks restart per protocol (``A1``, ``A2``, ``B
 names the differing settings, instead of ranking runs that cannot be compared silently together.
 Runs with a profile measurement show their Average PF1 (``pf1_avg``) in a PF1 column; runs that
 all drift the same way (``--drift-at``, docs/drift.md) show their recovery figures in drift columns.
+Beside the Average stands the length-adjusted Average (the Average at
+:data:`~aloe_bench.validity.length.REFERENCE_REPLY_WORDS` words per reply, docs/validity.md).
+
+**Tied ranks.** Within one protocol every two runs are compared by the paired difference of their
+Average over the personas both hold (:func:`~aloe_bench.metrics.paired_difference`: a percentile
+bootstrap that draws the shared personas once for both runs; :data:`TIE_RESAMPLES` resamples,
+seeded, so the same runs always give the same ranks). Two runs whose 95% interval contains 0 are
+*not separable*; a run's rank is then the range from the best to the worst position among itself
+and the runs it is not separable from (``2–3``; ``A1–3`` with protocol letters). Runs of different
+protocols, and runs without a score matrix, are never compared.
 
 Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
 
@@ -19,7 +29,14 @@ Row keys (:data:`ROW_FIELDS`), the contract for reporter plugins::
     drift_before, drift_at_k, drift_drop, drift_recovery, drift_recovery_low, drift_recovery_high,
     drift_turns_to_recover (None for runs without a persona drift; docs/drift.md), regress (the
     mean of the primary metrics in the run folder's regress.json, from ``aloe-bench regress``,
-    docs/lmeval.md), regress_tasks (dict: task -> its primary metric; None without regress.json)
+    docs/lmeval.md), regress_tasks (dict: task -> its primary metric; None without regress.json),
+    adjusted_avg, adjusted_avg_low, adjusted_avg_high (the length-adjusted Average and its 95%
+    interval), length_slope (score points per word), reference_words (None without length figures:
+    a published summary written before aloe-bench recorded them), rank_low, rank_high (int: the
+    range of positions within the protocol the run cannot be told from; equal when it is separable
+    from every other run), rank_tied_with (list of the run names it is not separable from),
+    separable_from_next (bool: separable from the run ranked next in its protocol; None for the
+    last, or when the two were not compared)
 
 ``status`` is the run's ``complete`` / ``incomplete`` / ``unknown``; only complete runs get a
 rank (``—`` otherwise).
@@ -51,6 +68,20 @@ ROW_FIELDS += DRIFT_ROW_FIELDS
 #: Row fields of runs whose folder holds a regress.json (docs/lmeval.md; None for runs without one).
 REGRESS_ROW_FIELDS = ("regress", "regress_tasks")
 ROW_FIELDS += REGRESS_ROW_FIELDS
+#: Row fields of the length control (docs/validity.md; None for runs without length figures).
+LENGTH_ROW_FIELDS = ("adjusted_avg", "adjusted_avg_low", "adjusted_avg_high", "length_slope", "reference_words")
+ROW_FIELDS += LENGTH_ROW_FIELDS
+#: Row fields of the tied ranks (see the module docstring; None and [] for unranked runs).
+TIE_ROW_FIELDS = ("rank_low", "rank_high", "rank_tied_with", "separable_from_next")
+ROW_FIELDS += TIE_ROW_FIELDS
+
+#: Bootstrap resamples of the paired difference that decides tied ranks (the default of
+#: :func:`leaderboard_rows` and ``aloe-bench leaderboard --resamples``).
+TIE_RESAMPLES = 1000
+#: Seed of those resamples (``--seed``): every pair of runs is drawn with it.
+TIE_SEED = 0
+#: The confidence level of the paired difference: an interval containing 0 is a tie.
+TIE_LEVEL = 0.95
 
 #: Settings that must match for two runs to be ranked together, with their display names.
 PROTOCOL_FIELDS = {
@@ -59,7 +90,7 @@ PROTOCOL_FIELDS = {
     "judge_prompts": "judge prompts",
     "personas": "persona source", "personas_count": "persona count", "personas_hash": "persona contents",
     "turns": "turns", "reply_format": "reply format", "profile_probe": "profile probe",
-    "drift": "persona drift",
+    "drift": "persona drift", "judges": "judge ensemble", "repeats": "repeats",
 }
 
 def is_demo(result: RunResult) -> bool:
@@ -85,7 +116,25 @@ def protocol_of(result: RunResult) -> dict[str, Any]:
         "personas": s.personas_source, "personas_count": s.personas_count,
         "personas_hash": result.spec.personas_hash, "turns": s.turns,
         "reply_format": _reply_format(result), "profile_probe": _probe(result), "drift": drift_protocol(result),
+        "judges": _ensemble(result), "repeats": s.repeats.count if s.repeats else 1,
     }
+
+
+def _ensemble(result: RunResult) -> str | None:
+    """None for one judge; else the aggregate and each member's name, spec, protocol and prompt
+    hashes (``median of j1=gpt-4o (aloe, 1a2b...), j2=...``): members scored differently, or
+    combined differently, make another protocol."""
+    judges = result.summary.judges
+    if judges is None:
+        return None
+    comps = {c.member or "": c for c in result.summary.components if c.role.split(":")[0] == "judge"}
+    first = judges.members[0].name if judges.members else ""
+    parts = []
+    for m in judges.members:
+        comp = comps.get(m.name) or (comps.get("") if m.name == first else None)
+        hashes = ",".join(v for _, v in sorted(comp.prompt_hashes.items())) if comp else ""
+        parts.append(f"{m.name}={m.spec} ({m.protocol}{', ' + hashes if hashes else ''})")
+    return f"{judges.aggregate} of {', '.join(parts)}"
 
 
 def _reply_format(result: RunResult) -> str:
@@ -153,8 +202,21 @@ def _row(result: RunResult) -> dict[str, Any]:
         "pf1_avg_high": pf1_ci.high if pf1_ci else None,
         **_drift_fields(result),
         **_regress_fields(result),
-        "_scored_turns": len(scored),
+        **_length_fields(result),
+        "rank_low": None, "rank_high": None, "rank_tied_with": [], "separable_from_next": None,
+        "_scored_turns": len(scored), "_result": result,
     }
+
+
+def _length_fields(result: RunResult) -> dict[str, Any]:
+    """The :data:`LENGTH_ROW_FIELDS` of a run (all None without length figures)."""
+    f = result.length_figures()
+    if f is None:
+        return dict.fromkeys(LENGTH_ROW_FIELDS)
+    ci = f.ci.get("adjusted_avg")
+    return {"adjusted_avg": f.adjusted_avg, "adjusted_avg_low": ci.low if ci else None,
+            "adjusted_avg_high": ci.high if ci else None, "length_slope": f.slope,
+            "reference_words": f.reference_words}
 
 
 def _drift_fields(result: RunResult) -> dict[str, Any]:
@@ -200,14 +262,17 @@ def _describe(protocol: dict[str, Any]) -> str:
             f"personas {protocol['personas']} x{protocol['personas_count']}, {protocol['turns']} turns{extra}")
 
 
-def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]], list[str]]:
+def leaderboard_rows(results: Sequence[RunResult], *, resamples: int = TIE_RESAMPLES, seed: int = TIE_SEED
+                     ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (see :data:`ROW_FIELDS`) sorted by protocol then Average (best first), and notes.
 
     Only complete runs are ranked; incomplete ones (or runs of unknown status) passed in are
     listed after them with rank ``—`` and a note saying what they lack.
 
     Protocol ``A`` is the one most runs share (ties: the one holding the best Average); rows of
-    other protocols get ``comparable=False``.
+    other protocols get ``comparable=False``. Runs of one protocol whose paired difference of
+    Average is not separable from 0 get tied ranks (module docstring): ``resamples`` bootstrap
+    resamples seeded with ``seed`` per pair; ``resamples`` 0 compares no runs (plain ranks).
     """
     ranked = [r for r in results if r.complete]
     unranked = [r for r in results if not r.complete]
@@ -241,6 +306,8 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
         counter[r["protocol"]] = counter.get(r["protocol"], 0) + 1
         n = counter[r["protocol"]]
         r["rank"] = f"{r['protocol']}{n}" if several else str(n)
+        r["rank_low"] = r["rank_high"] = n
+    tie_notes = _tied_ranks(rows, several, resamples=resamples, seed=seed)
 
     notes: list[str] = []
     if several:
@@ -263,6 +330,8 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
                      + ", ".join(demo) + ". Not comparable to the paper's GPT-4o numbers.")
     if any(r["n_ir"] is None and r["_scored_turns"] >= 2 for r in rows):
         notes.append("N-IR — (undefined): the curve is flat (max AL = min AL), so it cannot be normalised.")
+    notes.extend(tie_notes)
+    notes.extend(_length_notes(rows))
     setups = {r.name: _regress_setup(r) for r in ranked if r.regress}
     if len(set(setups.values())) > 1:
         notes.append("Regress figures of these runs come from different lm-eval setups, so they are not comparable: "
@@ -279,8 +348,86 @@ def leaderboard_rows(results: Sequence[RunResult]) -> tuple[list[dict[str, Any]]
         rows.append(row)
         notes.append(result.status_note() + " Not ranked.")
     for r in rows:
-        del r["_scored_turns"]
+        del r["_scored_turns"], r["_result"]
     return rows, notes
+
+
+def _tied_ranks(rows: list[dict[str, Any]], several: bool, *, resamples: int, seed: int) -> list[str]:
+    """Compare every two ranked runs of one protocol (rows sorted, ``rank_low``/``rank_high`` set
+    to their positions); set the :data:`TIE_ROW_FIELDS` and widen the ``rank`` of runs that are not
+    separable from others. Returns the notes: the method, and the pairs that could not be compared."""
+    from aloe_bench.errors import AloeBenchError
+    from aloe_bench.metrics import paired_difference
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["protocol"], []).append(r)
+    compared = tied = False
+    unmatched: list[str] = []
+    for group in groups.values():
+        if len(group) < 2 or resamples <= 0:
+            continue
+        separable: dict[tuple[int, int], bool | None] = {}
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                a, b = group[i]["_result"].matrix, group[j]["_result"].matrix
+                verdict, why = None, "no score matrix"
+                if a is not None and b is not None:
+                    try:
+                        diff = paired_difference(a.values, a.persona_ids, b.values, b.persona_ids,
+                                                 resamples=resamples, seed=seed, level=TIE_LEVEL)["avg"]
+                    except AloeBenchError:
+                        why = "no shared persona"
+                    else:
+                        why = "no Average over their shared personas"
+                        if diff["low"] is not None and diff["high"] is not None:
+                            verdict = not diff["low"] <= 0.0 <= diff["high"]
+                separable[i, j] = separable[j, i] = verdict
+                if verdict is None:
+                    unmatched.append(f"{group[i]['run']} and {group[j]['run']} ({why})")
+                compared = compared or verdict is not None
+        for i, r in enumerate(group):
+            ties = [j for j in range(len(group)) if j != i and separable[i, j] is False]
+            r["rank_tied_with"] = [group[j]["run"] for j in ties]
+            r["rank_low"], r["rank_high"] = min([i, *ties]) + 1, max([i, *ties]) + 1
+            r["separable_from_next"] = separable[i, i + 1] if i + 1 < len(group) else None
+            if ties:
+                tied = True
+                prefix = r["protocol"] if several else ""
+                r["rank"] = f"{prefix}{r['rank_low']}–{r['rank_high']}"
+    notes = []
+    if compared:
+        notes.append(f"Tied ranks: two runs of one protocol whose paired difference of Average over their shared "
+                     f"personas has a {TIE_LEVEL:.0%} bootstrap interval containing 0 are not separable "
+                     f"({resamples} resamples of the personas, seed {seed}); a rank such as 1–3 runs from the best "
+                     f"to the worst position among the run and those it is not separable from."
+                     + ("" if tied else " Every two runs compared here are separable.")
+                     + (" Runs of different protocols are not compared." if several else ""))
+    if unmatched:
+        notes.append("Not compared for tied ranks (plain ranks): " + "; ".join(unmatched) + ".")
+    return notes
+
+
+def _length_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """What the length-adjusted Average means, and ranked neighbours whose order it reverses
+    (a lead that may come from reply length)."""
+    if not has_length(rows):
+        return []
+    refs = sorted({r["reference_words"] for r in rows if r["reference_words"] is not None})
+    ref = " or ".join(f"{w:g}" for w in refs)
+    notes = [f"Length-adj. Average: the Average with each reply's score moved along the run's own least-squares "
+             f"line of score on reply length to {ref} words, the same reference for every run "
+             f"(docs/validity.md); a run ahead by Average but not by it may win by reply length."]
+    if len(refs) > 1:
+        notes.append("These runs' length-adjusted Averages use different reference lengths, so they are not "
+                     "comparable.")
+    ranked = [r for r in rows if r["rank"] != "—"]
+    for above, below in zip(ranked, ranked[1:]):
+        a, b = above["adjusted_avg"], below["adjusted_avg"]
+        if above["protocol"] == below["protocol"] and a is not None and b is not None and a < b:
+            notes.append(f"{above['run']} is ahead of {below['run']} by Average but behind it by length-adjusted "
+                         f"Average ({num(a, 2)} vs {num(b, 2)}): its lead may come from reply length.")
+    return notes
 
 
 def _short(value: Any) -> str:
@@ -314,6 +461,9 @@ def display_columns(rows: list[dict[str, Any]]) -> list[tuple[str, Callable[[dic
         ("Personas", lambda r: f"{r['personas']} ({r['personas_count']})"),
         ("K", lambda r: str(r["turns"])),
         ("Average [95% CI]", lambda r: with_ci(r["avg"], r["avg_low"], r["avg_high"], 2)),
+        *([("Length-adj. Average [95% CI]", lambda r: with_ci(r.get("adjusted_avg"), r.get("adjusted_avg_low"),
+                                                              r.get("adjusted_avg_high"), 2))]
+          if has_length(rows) else []),
         ("IR [95% CI]", lambda r: with_ci(r["ir"], r["ir_low"], r["ir_high"], 3)),
         ("N-IR", lambda r: num(r["n_ir"], 3)),
         ("R²", lambda r: num(r["r2"], 3)),
@@ -323,7 +473,8 @@ def display_columns(rows: list[dict[str, Any]]) -> list[tuple[str, Callable[[dic
         ("Cost ($)", lambda r: num(r["cost"], 2)),
     ]
     if has_pf1(rows):  # after AL(K): the profile-inference figure beside the alignment ones
-        cols.insert(12, ("PF1 [95% CI]", lambda r: with_ci(r.get("pf1_avg"), r.get("pf1_avg_low"),
+        at = next(i for i, (h, _) in enumerate(cols) if h == "AL(K)") + 1
+        cols.insert(at, ("PF1 [95% CI]", lambda r: with_ci(r.get("pf1_avg"), r.get("pf1_avg_low"),
                                                            r.get("pf1_avg_high"), 3)))
     if shared_drift(rows):  # before Words/reply: the recovery figures beside the alignment ones
         at = next((i for i, (h, _) in enumerate(cols) if h == "Words/reply"), len(cols))
@@ -353,6 +504,11 @@ def shared_drift(rows: list[dict[str, Any]]) -> bool:
     formats then show the drift columns (runs that drift differently are other protocols)."""
     return bool(rows) and len({(r.get("drift_at"), r.get("drift_kind")) for r in rows}) == 1 \
         and rows[0].get("drift_at") is not None
+
+
+def has_length(rows: list[dict[str, Any]]) -> bool:
+    """True when any row has a length-adjusted Average: the formats then show it beside the Average."""
+    return any(r.get("adjusted_avg") is not None for r in rows)
 
 
 def has_pf1(rows: list[dict[str, Any]]) -> bool:
@@ -387,7 +543,7 @@ def render_csv(rows: list[dict[str, Any]], notes: list[str]) -> str:
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if r.get(k) is None else json.dumps(r[k], ensure_ascii=False)
-                             if isinstance(r.get(k), dict) else r.get(k)) for k in ROW_FIELDS})
+                             if isinstance(r.get(k), (dict, list)) else r.get(k)) for k in ROW_FIELDS})
     return buf.getvalue()
 
 
@@ -417,8 +573,8 @@ ul.notes{color:#555;max-width:70rem}
 """ + TABLE_STYLE
 
 #: Columns shown as numbers (right-aligned, never wrapped); the others are names that may wrap.
-NUMERIC_COLUMNS = {"#", "K", "Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)", "AL(K)", "Words/reply",
-                   "Cost ($)", "PF1 [95% CI]", "Drift@K", "AL before → AL(K)", "Recovery slope [95% CI]",
+NUMERIC_COLUMNS = {"#", "K", "Average [95% CI]", "Length-adj. Average [95% CI]", "IR [95% CI]", "N-IR", "R²", "AL(1)",
+                   "AL(K)", "Words/reply", "Cost ($)", "PF1 [95% CI]", "Drift@K", "AL before → AL(K)", "Recovery slope [95% CI]",
                    "Turns to recover", "Regress"}
 
 
@@ -460,7 +616,8 @@ def render_html(rows: list[dict[str, Any]], notes: list[str]) -> str:
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "—": "--"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "—": "--",
+                  "–": "--"}
 
 
 def latex_escape(text: str) -> str:
@@ -485,17 +642,19 @@ def render_latex(rows: list[dict[str, Any]], notes: list[str]) -> str:
             s = f"\\textbf{{{num(r['avg'], 2)}}}" + s[len(num(r["avg"], 2)):]
         return s
 
-    pf1 = has_pf1(rows)
-    header = ["\\#", "Model", "User sim.", "Judge", "Personas", "$K$", "Average", "IR", "N-IR", "$R^2$",
-              "AL(1)", "AL($K$)"] + (["PF1"] if pf1 else []) + ["Words", "Cost (\\$)"]
+    pf1, length = has_pf1(rows), has_length(rows)
+    header = (["\\#", "Model", "User sim.", "Judge", "Personas", "$K$", "Average"] + (["Length-adj."] if length else [])
+              + ["IR", "N-IR", "$R^2$", "AL(1)", "AL($K$)"] + (["PF1"] if pf1 else []) + ["Words", "Cost (\\$)"])
     lines = ["% aloe-bench leaderboard; needs \\usepackage{booktabs}",
-             "\\begin{tabular}{r" + "l" * 4 + "r" * (10 if pf1 else 9) + "}", "\\toprule",
+             "\\begin{tabular}{r" + "l" * 4 + "r" * (len(header) - 5) + "}", "\\toprule",
              " & ".join(header) + " \\\\", "\\midrule"]
     for r in rows:
         cells = [latex_escape(r["rank"]), latex_escape(r["model"]), latex_escape(r["user"]),
                  latex_escape(f"{r['judge']} ({r['judge_mode']})"),
-                 latex_escape(f"{r['personas']} ({r['personas_count']})"), str(r["turns"]), avg_cell(r),
-                 ci(r["ir"], r["ir_low"], r["ir_high"], 3), latex_escape(num(r["n_ir"], 3)),
+                 latex_escape(f"{r['personas']} ({r['personas_count']})"), str(r["turns"]), avg_cell(r)]
+        if length:
+            cells.append(ci(r.get("adjusted_avg"), r.get("adjusted_avg_low"), r.get("adjusted_avg_high"), 2))
+        cells += [ci(r["ir"], r["ir_low"], r["ir_high"], 3), latex_escape(num(r["n_ir"], 3)),
                  latex_escape(num(r["r2"], 3)), latex_escape(num(r["al_first"], 2)),
                  latex_escape(num(r["al_last"], 2))]
         if pf1:

@@ -7,7 +7,8 @@ browser (persona, every turn, judge score and rationale). A run with a profile m
 curve, PF1 in the cards and the per-turn table, and each turn's inferred profile in the browser. A
 run with a persona drift (``--drift-at K``, docs/drift.md) gets a dotted marker at K on its curves,
 its recovery figures in the cards, PF1 against the old and the new profile (with a probe), and
-the change shown in the browser at turn K.
+the change shown in the browser at turn K. The cards show the length-adjusted Average beside the
+Average (docs/validity.md).
 Nothing is loaded from the network.
 
 Safety: every text from models, simulators, judges and persona files is escaped. Server-side
@@ -105,8 +106,17 @@ def _cards(result: RunResult) -> str:
                  _card("Recovery slope", num(d.recovery, 3), ci_text(d.ci.get("recovery"), 3) or "AL(k) for k ≥ K"),
                  _card("Turns to recover", "never" if d.turns_to_recover is None else str(d.turns_to_recover),
                        f"until AL(k) ≥ AL before (k ≥ {d.at})")]
+    length = []
+    figures = result.length_figures()
+    if figures is not None:  # docs/validity.md
+        at = f"at {figures.reference_words:g} words per reply"
+        length = [_card("Length-adj. Average", num(figures.adjusted_avg, 2),
+                        f"{at}; slope {num(figures.slope, 4)}/word"
+                        + (f", {ci_text(figures.ci.get('adjusted_avg'), 2)}" if figures.ci.get("adjusted_avg") else "")
+                        if figures.slope is not None else f"undefined: {figures.undefined}")]
     return "".join([
         _card("Average AL", num(s.avg, 2), ci_text(avg_ci, 2)),
+        *length,
         _card("IR (slope)", num(s.ir, 3), ci_text(ir_ci, 3)),
         _card("N-IR", num(s.n_ir, 3) if s.n_ir is not None else "undefined",
               "" if s.n_ir is not None else "flat curve"),

@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 
 from aloe_bench.errors import DataError
-from aloe_bench.metrics import mean_score_matrix, resampled_curves
-from aloe_bench.records import SCHEMA_VERSION, RunSpec, RunSummary, Turn, TurnScore
+from aloe_bench.metrics import mean_score_matrix, persona_means, resampled_curves
+from aloe_bench.records import SCHEMA_VERSION, LengthFigures, RunSpec, RunSummary, Turn, TurnScore
 from aloe_bench.evaluation.run_folder import RunStore
 
 SCORE_MATRIX_FILE = "score_matrix.json"
@@ -41,14 +41,15 @@ class ScoreMatrix:
 
     def turn_ci(self, *, level: float = 0.95, resamples: int = 1000, seed: int = 0
                 ) -> tuple[list[float | None], list[float | None]]:
-        """Percentile-bootstrap interval of AL(k) per turn, resampling conversations.
+        """Percentile-bootstrap interval of AL(k) per turn, resampling personas (the repeats of
+        ``--repeats`` averaged per persona first; one conversation per persona otherwise).
 
         Seeded, so the same run always draws the same bands. A turn with no score gets None.
         """
         rows, turns = self.values.shape
         if rows == 0:
             return [None] * turns, [None] * turns
-        curves = resampled_curves(self.values, resamples=resamples, seed=seed)
+        curves = resampled_curves(persona_means(self.values, self.persona_ids), resamples=resamples, seed=seed)
         alpha = (1 - level) / 2
         low: list[float | None] = []
         high: list[float | None] = []
@@ -88,14 +89,15 @@ class ScoreMatrix:
         return cls(cids, pids, values)
 
 
-def build_score_matrix(turns: list[Turn], scores: list[TurnScore], k: int) -> ScoreMatrix:
-    """The score matrix of stored turns and scores; conversations in order of first appearance."""
+def build_score_matrix(turns: list[Turn], scores: list[TurnScore], k: int, aggregate: str = "mean") -> ScoreMatrix:
+    """The score matrix of stored turns and scores; conversations in order of first appearance.
+    ``aggregate`` combines a judge ensemble's members (``mean`` or ``median``, as the run did)."""
     order: dict[str, str] = {}
     for t in turns:
         order.setdefault(t.conversation_id, t.persona_id)
     for s in scores:
         order.setdefault(s.conversation_id, s.persona_id)
-    values = mean_score_matrix(scores, {cid: i for i, cid in enumerate(order)}, k)
+    values = mean_score_matrix(scores, {cid: i for i, cid in enumerate(order)}, k, aggregate=aggregate)
     return ScoreMatrix(list(order), list(order.values()), values)
 
 
@@ -115,6 +117,7 @@ class RunResult:
     regress: dict | None = None
     _ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
     _pf1_ci: tuple[list[float | None], list[float | None]] | None = field(default=None, repr=False)
+    _length: tuple[LengthFigures | None] | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -181,6 +184,25 @@ class RunResult:
             self._pf1_ci = none if m is None else m.turn_ci(seed=self.spec.seed)
         return self._pf1_ci
 
+    def length_figures(self) -> LengthFigures | None:
+        """The run's regression of score on reply length and its length-adjusted Average
+        (docs/validity.md): the summary's ``length``; for a summary written before aloe-bench
+        recorded it, computed from the folder's transcripts and scores as ``evaluate`` would have
+        (1000 bootstrap resamples, the default, and the run's seed); None when neither is there
+        (published results keep no transcripts)."""
+        if self._length is None:
+            figures = self.summary.length
+            if figures is None and self.has_transcripts() and self.matrix is not None:
+                from aloe_bench.validity.length import length_figures, matrix_replies
+
+                with _reading(self.store.transcripts_path):
+                    turns = self.read_turns()
+                m = self.matrix
+                figures = length_figures(matrix_replies(m.values, m.conversation_ids, m.persona_ids, turns),
+                                         resamples=1000, seed=self.spec.seed)
+            self._length = (figures,)
+        return self._length[0]
+
     def has_transcripts(self) -> bool:
         """True when the folder still holds its transcripts (published results do not)."""
         return self.store.transcripts_path.is_file()
@@ -218,7 +240,7 @@ def load_result(path: str | Path, judgement: str | None = None) -> RunResult:
         raise DataError(f"{store.summary_path} is not a valid run summary ({type(exc).__name__}).") from None
     name = run_dir.name if judgement is None else f"{run_dir.name}/{judgement}"
     result = RunResult(path=run_dir, name=name, spec=spec, summary=summary, store=store, judgement=judgement)
-    result.matrix = _load_matrix(store, summary.turns)
+    result.matrix = _load_matrix(store, summary.turns, summary.judges.aggregate if summary.judges else "mean")
     result.regress = load_regress_record(run_dir)
     return result
 
@@ -260,12 +282,12 @@ def load_regress_record(run_dir: Path) -> dict | None:
     return record if record.get("status") == "complete" else None
 
 
-def _load_matrix(store: RunStore, k: int) -> ScoreMatrix | None:
+def _load_matrix(store: RunStore, k: int, aggregate: str = "mean") -> ScoreMatrix | None:
     if store.scores_path.is_file():
         with _reading(store.transcripts_path):
             turns = store.read_turns()[0] if store.transcripts_path.is_file() else []
         with _reading(store.scores_path):
-            return build_score_matrix(turns, store.read_scores()[0], k)
+            return build_score_matrix(turns, store.read_scores()[0], k, aggregate)
     stored = store.scores_dir / SCORE_MATRIX_FILE
     if stored.is_file():
         try:

@@ -13,8 +13,9 @@ adjusted Averages compare across runs; a run whose raw Average beats another's w
 Average does not wins by length.
 
 The slope is pooled over turns: when score and length both change with the turn, part of that
-shared trend is in the slope. Wiring the figures into the summary and the leaderboard is pending
-(docs/validity.md).
+shared trend is in the slope. Every run's summary carries the figures (``RunSummary.length``, from
+:func:`length_figures`, with bootstrap intervals over personas); the leaderboard shows the
+adjusted Average beside the raw one (docs/validity.md).
 """
 
 from __future__ import annotations
@@ -139,6 +140,93 @@ def reply_scores_and_lengths(turns: Iterable, scores: Iterable) -> tuple[list[fl
         out_words.append(word_count(t.reply))
         out_turns.append(t.turn)
     return out_scores, out_words, out_turns
+
+
+def matrix_replies(values: np.ndarray, conversation_ids: Sequence[str], groups: Sequence[str],
+                   turns: Iterable) -> list[tuple[str, int, float, int]]:
+    """(group, turn, score, words) of every finished reply that has a score in a run's score matrix
+    (``values[i, k-1]``: conversation ``conversation_ids[i]`` at turn k, NaN where unscored; the
+    matrix the Average is computed from, so judge samples and ensemble members are combined as
+    there), in (conversation, turn) order; ``groups[i]`` is the unit the bootstrap resamples (the
+    conversation's persona) and ``turns`` the stored :class:`~aloe_bench.records.Turn` records."""
+    row = {cid: i for i, cid in enumerate(conversation_ids)}
+    out = []
+    for t in sorted(turns, key=lambda t: (t.conversation_id, t.turn)):
+        i = row.get(t.conversation_id)
+        if t.status != "ok" or t.reply is None or i is None or not 1 <= t.turn <= values.shape[1]:
+            continue
+        score = values[i, t.turn - 1]
+        if not np.isnan(score):
+            out.append((groups[i], t.turn, float(score), word_count(t.reply)))
+    return out
+
+
+def bootstrap_length(groups: Sequence[str], scores: Sequence[float], words: Sequence[float],
+                     turns: Sequence[int], *, resamples: int = 1000, seed: int = 0,
+                     reference_words: float = REFERENCE_REPLY_WORDS) -> tuple[np.ndarray, np.ndarray]:
+    """Slope and length-adjusted Average of ``resamples`` bootstrap resamples of the groups (one
+    label per reply in ``groups``: its persona, so a persona is drawn with all its conversations and
+    replies, as the summary's intervals draw them): two arrays of shape (resamples,), NaN where a
+    resample's replies are all of one length. Seeded (``numpy.random.default_rng(seed)``)."""
+    labels, group = np.unique(np.asarray(groups), return_inverse=True)
+    ks, turn = np.unique(np.asarray(turns), return_inverse=True)
+    y, x = np.asarray(scores, dtype=float), np.asarray(words, dtype=float)
+    if resamples <= 0 or not y.size:
+        return np.full(max(resamples, 0), np.nan), np.full(max(resamples, 0), np.nan)
+    # Per group and turn: count, sum of scores, of words, of words^2, of words*scores.
+    stats = np.zeros((labels.size, ks.size, 5))
+    for j, v in enumerate((np.ones_like(y), y, x, x * x, x * y)):
+        np.add.at(stats[:, :, j], (group, turn), v)
+    rows = labels.size
+    draws = np.random.default_rng(seed).integers(0, rows, size=(resamples, rows))
+    counts = np.bincount((draws + rows * np.arange(resamples)[:, None]).ravel(),
+                         minlength=resamples * rows).reshape(resamples, rows)
+    agg = np.einsum("rc,ckf->rkf", counts.astype(float), stats)  # (resamples, turns, 5)
+    n, sy, sx, sxx, sxy = (agg[:, :, j] for j in range(5))
+    big_n, big_x, big_y = n.sum(axis=1), sx.sum(axis=1), sy.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = sxx.sum(axis=1) - big_x * big_x / big_n
+        slope = np.where(var > 1e-9 * np.maximum(1.0, sxx.sum(axis=1)),
+                         (sxy.sum(axis=1) - big_x * big_y / big_n) / var, np.nan)
+        seen = n > 0
+        avg = np.where(seen, sy / np.maximum(n, 1), 0.0).sum(axis=1) / seen.sum(axis=1)
+        mean_words = np.where(seen, sx / np.maximum(n, 1), 0.0).sum(axis=1) / seen.sum(axis=1)
+    return slope, avg - slope * (mean_words - reference_words)
+
+
+def _interval(values: np.ndarray, level: float):
+    from aloe_bench.records import Interval
+
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return None
+    alpha = (1 - level) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return Interval(low=float(low), high=float(high), level=level)
+
+
+def length_figures(replies: Sequence[tuple[str, int, float, int]], *, resamples: int = 1000, seed: int = 0,
+                   level: float = 0.95, reference_words: float = REFERENCE_REPLY_WORDS):
+    """The summary's :class:`~aloe_bench.records.LengthFigures` of a run's scored ``replies``
+    ((group, turn, score, words) each, from :func:`matrix_replies`): :func:`length_regression`
+    with turns weighing equally, and percentile-bootstrap intervals of the adjusted Average and the
+    slope over the groups (:func:`bootstrap_length`; none with ``resamples`` 0 or an undefined
+    slope)."""
+    from aloe_bench.records import LengthFigures
+
+    groups, ks, ys, xs = ([r[i] for r in replies] for i in range(4))
+    fit = length_regression(ys, xs, ks, reference_words=reference_words)
+    ci = {}
+    if fit.slope is not None and resamples > 0:
+        slopes, adjusted = bootstrap_length(groups, ys, xs, ks, resamples=resamples, seed=seed,
+                                            reference_words=reference_words)
+        for name, values in (("adjusted_avg", adjusted), ("slope", slopes)):
+            interval = _interval(values, level)
+            if interval is not None:
+                ci[name] = interval
+    data = fit.to_dict()
+    del data["avg"]  # the summary's own Average
+    return LengthFigures(**data, ci=ci)
 
 
 def run_length_fit(run_dir: str | Path, judgement: str | None = None, *,
