@@ -214,6 +214,8 @@ def test_leaderboard_columns_comparability_and_report_marker(srv, env, tmp_path)
     assert first[header.index("Recovery slope [95% CI]")].startswith("1.000")
     assert first[header.index("Turns to recover")] == "3"
     assert "Not comparable" not in board.stdout
+    latex = run_served(env, "leaderboard", str(drift_run), str(twin), "--format", "latex")
+    assert "Drift@$K$" in latex.stdout and "5.00 $\\to$ 2.00" in latex.stdout
 
     # With a run without the drift: other protocols, no drift columns.
     mixed = run_served(env, "leaderboard", str(drift_run), str(plain), "--format", "markdown")

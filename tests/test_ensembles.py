@@ -128,6 +128,10 @@ def test_two_judges_score_every_reply_and_the_summary_reports_them(srv, env, tmp
     judges = [(c["role"], c.get("member")) for c in spec["components"] if c["role"].startswith("judge")]
     assert judges == [("judge", "j1"), ("judge:j2", "j2")]
     assert summary["usage"]["judge"]["calls"] == 16
+    from aloe_bench.reporting.report import build_report
+
+    html = build_report(out).html  # the report's cards show the members and their agreement
+    assert "Judges (mean of 2)" in html and "j1 3.50, j2 3.00" in html and f"quadratic kappa {qk:.2f}" in html
 
 
 def test_kill_9_then_resume_judges_each_member_once(srv, env, tmp_path):

@@ -113,6 +113,11 @@ def test_two_repeats_have_their_own_ids_seeds_and_figures(srv, env, tmp_path):
 
     spec = json.loads((out / "run.json").read_text())
     assert spec["config"]["repeats"] == 2 and spec["repeats"] == {"count": 2, "simulator_seeds": SEEDS}
+    from aloe_bench.reporting.report import build_report
+
+    html = build_report(out).html  # the report's cards show the spread over the repeats
+    assert "Repeats (2)" in html and f"{0.125 ** 0.5:.3f}" in html and "3.00–3.50" in html
+    assert "× 2 repeats" in html
 
 
 def test_kill_9_then_resume_finishes_every_repeat(srv, env, tmp_path):

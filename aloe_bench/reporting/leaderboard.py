@@ -642,9 +642,12 @@ def render_latex(rows: list[dict[str, Any]], notes: list[str]) -> str:
             s = f"\\textbf{{{num(r['avg'], 2)}}}" + s[len(num(r["avg"], 2)):]
         return s
 
-    pf1, length = has_pf1(rows), has_length(rows)
+    pf1, length, drift = has_pf1(rows), has_length(rows), shared_drift(rows)
+    regress = any(r.get("regress") is not None for r in rows)
     header = (["\\#", "Model", "User sim.", "Judge", "Personas", "$K$", "Average"] + (["Length-adj."] if length else [])
-              + ["IR", "N-IR", "$R^2$", "AL(1)", "AL($K$)"] + (["PF1"] if pf1 else []) + ["Words", "Cost (\\$)"])
+              + ["IR", "N-IR", "$R^2$", "AL(1)", "AL($K$)"] + (["PF1"] if pf1 else [])
+              + (["Drift@$K$", "AL before $\\to$ AL($K$)", "Recovery", "Turns to recover"] if drift else [])
+              + (["Regress"] if regress else []) + ["Words", "Cost (\\$)"])
     lines = ["% aloe-bench leaderboard; needs \\usepackage{booktabs}",
              "\\begin{tabular}{r" + "l" * 4 + "r" * (len(header) - 5) + "}", "\\toprule",
              " & ".join(header) + " \\\\", "\\midrule"]
@@ -659,6 +662,13 @@ def render_latex(rows: list[dict[str, Any]], notes: list[str]) -> str:
                  latex_escape(num(r["al_last"], 2))]
         if pf1:
             cells.append(ci(r.get("pf1_avg"), r.get("pf1_avg_low"), r.get("pf1_avg_high"), 3))
+        if drift:
+            cells += [latex_escape(f"{r['drift_at']} ({r['drift_kind']})"),
+                      f"{latex_escape(num(r['drift_before'], 2))} $\\to$ {latex_escape(num(r['drift_at_k'], 2))}",
+                      ci(r["drift_recovery"], r["drift_recovery_low"], r["drift_recovery_high"], 3),
+                      latex_escape(_recovered(r["drift_turns_to_recover"]))]
+        if regress:
+            cells.append(latex_escape(num(r.get("regress"), 3)))
         cells += [latex_escape(num(r["reply_words"], 1)), latex_escape(num(r["cost"], 2))]
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]

@@ -114,6 +114,19 @@ def _cards(result: RunResult) -> str:
                         f"{at}; slope {num(figures.slope, 4)}/word"
                         + (f", {ci_text(figures.ci.get('adjusted_avg'), 2)}" if figures.ci.get("adjusted_avg") else "")
                         if figures.slope is not None else f"undefined: {figures.undefined}")]
+    validity = []  # docs/validity.md: what the judges and the repeats say about the figures above
+    if s.judges is not None:
+        members = ", ".join(f"{m.name} {num(m.avg, 2)}" for m in s.judges.members)
+        agree = s.judges.mean_agreement
+        validity.append(_card(f"Judges ({s.judges.aggregate} of {len(s.judges.members)})", members,
+                              f"members' Average; quadratic kappa {num(agree.get('kappa_quadratic'), 2)}, "
+                              f"alpha {num(agree.get('alpha'), 2)}"))
+    if s.repeats is not None:
+        spread = s.repeats.spread.get("avg")
+        validity.append(_card(f"Repeats ({s.repeats.count})", num(spread.sd if spread else None, 3),
+                              "sd of the Average over repeats; range "
+                              f"{num(spread.min if spread else None, 2)}–{num(spread.max if spread else None, 2)}"))
+    repeats = f" × {s.repeats.count} repeats" if s.repeats is not None else ""
     return "".join([
         _card("Average AL", num(s.avg, 2), ci_text(avg_ci, 2)),
         *length,
@@ -123,12 +136,13 @@ def _cards(result: RunResult) -> str:
         _card("R²", num(s.r2, 3)),
         _card("AL(1) → AL(K)", f"{num(s.al[0] if s.al else None, 2)} → {num(s.al[-1] if s.al else None, 2)}",
               f"range {num(rng, 2)}"),
-        _card("Conversations", str(s.personas_count), f"{s.turns} turns each"),
+        _card("Personas", str(s.personas_count), f"{s.turns} turns each{repeats}"),
         _card("Missing scores", str(sum(s.missing))),
         _card("Words / reply", num(sum(words) / len(words) if words else None, 1)),
         _card("Cost", f"${cost:.2f}" if cost is not None else "—"),
         *pf1,
         *drift,
+        *validity,
     ])
 
 

@@ -186,6 +186,8 @@ def test_the_leaderboard_shows_the_regress_figure_of_a_run_folder(aloe, tiny_mod
     done = aloe("leaderboard", str(run), "--format", "json")
     [row] = json.loads(done.output)["rows"]
     assert row["regress"] == pytest.approx(mean) and set(row["regress_tasks"]) == {"aloe_commonsense"}
+    done = aloe("leaderboard", str(run), "--format", "latex")
+    assert "Regress" in done.output and f"{mean:.3f}" in done.output
 
 
 def test_train_then_regress_checks_the_base_and_the_trained_model(tiny_model_dir, tmp_path):
