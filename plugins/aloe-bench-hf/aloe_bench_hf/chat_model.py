@@ -21,13 +21,13 @@ import threading
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from aloe_bench.backends.checkpoints import folder_fingerprint
 from aloe_bench.components import ChatModel, ChoiceProbs, GenerationParams, Reply
 from aloe_bench.errors import ConfigError
 from aloe_bench.records import Message, Usage
 
 from aloe_bench_hf.loading import (
     ModelRef,
-    folder_fingerprint,
     hub_snapshot,
     load_model_and_tokenizer,
     locate,

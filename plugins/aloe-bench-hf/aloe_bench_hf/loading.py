@@ -10,19 +10,14 @@ instead of tracebacks.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aloe_bench.backends.checkpoints import adapter_base
 from aloe_bench.errors import ConfigError
 
-#: Small files hashed by content; anything larger is fingerprinted by name, size and mtime.
-_CONTENT_LIMIT = 4 * 1024 * 1024
-_MODEL_SUFFIXES = (".json", ".jinja", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".py", ".tiktoken")
-#: The file that makes a folder a peft adapter rather than a whole model.
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass(frozen=True)
@@ -69,24 +64,6 @@ def locate(reference: str, revision: str | None = None) -> ModelRef:
     return ModelRef(name=reference, revision=revision)
 
 
-def adapter_base(folder: Path) -> str | None:
-    """The base model named by the peft adapter in ``folder`` (``base_model_name_or_path`` of
-    adapter_config.json), or None when ``folder`` holds no adapter."""
-    import json
-
-    config = Path(folder) / ADAPTER_CONFIG
-    if not config.is_file():
-        return None
-    try:
-        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        base = None
-    if not isinstance(base, str) or not base:
-        raise ConfigError(f"{config} names no base model (base_model_name_or_path).",
-                          "Save the adapter with peft's save_pretrained from a model loaded by name or folder.")
-    return base
-
-
 def hub_snapshot(ref: ModelRef) -> Path | None:
     """The local snapshot folder of a hub model once it is in the HF cache, else None."""
     if ref.folder is not None:
@@ -101,31 +78,6 @@ def hub_snapshot(ref: ModelRef) -> Path | None:
     return Path(config).parent if config else None
 
 
-#: What aloe-bench itself writes into a model folder (``train``'s record, ``regress``'s results):
-#: not part of the model, so writing them never changes the folder's fingerprint.
-_OWN_OUTPUTS = ("train.json", "regress")
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """A short content fingerprint of a checkpoint folder: small files by content, weight files by
-    name, size and modification time, so two checkpoints written to one path never look alike."""
-    digest = hashlib.sha256()
-    for item in sorted(folder.iterdir()):
-        if not item.name.endswith(_MODEL_SUFFIXES) or not item.is_file() or item.name.startswith(_OWN_OUTPUTS):
-            continue
-        real = item.resolve()  # hub snapshots hold symlinks into the blob store
-        stat = real.stat()
-        digest.update(item.name.encode() + b"\0")
-        if stat.st_size <= _CONTENT_LIMIT:
-            digest.update(real.read_bytes())
-        else:
-            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-        digest.update(b"\1")
-    base = adapter_base(folder)
-    if base is not None:  # an adapter's outputs depend on its base model too
-        base_path = Path(base).expanduser()
-        digest.update(b"base:" + (folder_fingerprint(base_path) if base_path.is_dir() else base).encode())
-    return digest.hexdigest()[:16]
 
 
 def resolve_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any]:

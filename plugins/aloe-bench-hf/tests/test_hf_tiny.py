@@ -251,7 +251,7 @@ def test_hub_id_loads_offline_from_the_hf_cache(tiny_model_dir, tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"] and 0 < result["tokens"] <= 8
     assert result["identity"]["model"] == "aloe-test/tiny-chat"
-    from aloe_bench_hf.loading import folder_fingerprint
+    from aloe_bench.backends.checkpoints import folder_fingerprint
 
     assert result["identity"]["fingerprint"] == folder_fingerprint(repo / "snapshots" / commit)
 
@@ -331,7 +331,7 @@ def test_smollm2_declares_demo_quality(tiny_model_dir, monkeypatch):
 
 
 def test_fingerprint_ignores_what_aloe_bench_writes_into_a_model_folder(tmp_path):
-    from aloe_bench_hf.loading import folder_fingerprint
+    from aloe_bench.backends.checkpoints import folder_fingerprint
 
     (tmp_path / "config.json").write_text('{"a": 1}')
     (tmp_path / "model.safetensors").write_bytes(b"weights")

@@ -94,17 +94,12 @@ def _local_folder(value: Any) -> Path | None:
 
 def _hf_backend(reference: str) -> BackendSpec:
     """``hf`` with ``pretrained=reference``, or base model plus ``peft=`` for an adapter folder."""
+    from aloe_bench.backends.checkpoints import adapter_base
+
     path = Path(reference).expanduser()
-    adapter = path / "adapter_config.json"
-    if path.is_dir() and adapter.is_file() and not (path / "config.json").is_file():
-        try:
-            base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{adapter} cannot be read ({type(exc).__name__}).") from None
-        if not base:
-            raise DataError(f"{adapter} names no base_model_name_or_path.", "Merge the adapter, or pass "
-                            "lmeval:hf:pretrained=BASE,peft=ADAPTER_DIR.")
-        args = {"pretrained": str(base), "peft": str(path)}
+    base = adapter_base(path) if path.is_dir() and not (path / "config.json").is_file() else None
+    if base is not None:
+        args = {"pretrained": base, "peft": str(path)}
     else:
         args = {"pretrained": str(path) if path.is_dir() else reference}
     return BackendSpec("hf", ",".join(f"{k}={v}" for k, v in args.items()), args)

@@ -17,7 +17,6 @@ lm_eval is imported inside the functions only.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,6 @@ LOCAL_BATCH_SIZE = 16
 SEED_IN_GEN_KWARGS = ("vllm", "vllm-vlm", "sglang")
 #: Model arguments that may name local folders or files: fingerprinted by content (see :func:`fingerprint_paths`).
 PATH_ARGS = ("pretrained", "model", "peft", "delta", "tokenizer")
-#: Small files hashed by content; larger ones by name, size and modification time.
-_CONTENT_LIMIT = 4 * 1024 * 1024
-_MODEL_SUFFIXES = (".json", ".jinja", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".py", ".tiktoken", ".pt")
-_NOT_MODEL_FILES = ("regress", "train.json", "trainer_state.json", "training_args")
 EXAMPLE = "lmeval:hf:pretrained=Qwen/Qwen2-7B-Instruct,dtype=bfloat16"
 
 
@@ -202,9 +197,12 @@ def build_lm(spec: BackendSpec, *, batch_size: int | str | None = None, device: 
 
 def fingerprint_paths(args: dict[str, Any]) -> dict[str, str]:
     """For each argument of :data:`PATH_ARGS` that names a local folder or file, a short content
-    fingerprint of it (the folder's own files: small ones by content, large ones by name, size and
-    mtime), so a checkpoint retrained into the same folder never shares cached replies with the
-    old one."""
+    fingerprint of it (:func:`aloe_bench.backends.checkpoints.folder_fingerprint` of a folder:
+    its own model files, not ``checkpoint-N/`` subfolders nor what aloe-bench writes beside a
+    checkpoint), so a checkpoint retrained into the same folder never shares cached replies with
+    the old one."""
+    from aloe_bench.backends.checkpoints import files_fingerprint, folder_fingerprint
+
     out: dict[str, str] = {}
     for key in PATH_ARGS:
         value = args.get(key)
@@ -212,23 +210,7 @@ def fingerprint_paths(args: dict[str, Any]) -> dict[str, str]:
             continue
         path = Path(value).expanduser()
         if path.is_dir():
-            # The folder's own model files: not checkpoint-N/ subfolders, nor what aloe-bench writes
-            # beside a checkpoint (regress.json, train.json), which do not change its replies.
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_MODEL_SUFFIXES)
-                           and not p.name.startswith(_NOT_MODEL_FILES))
+            out[key] = folder_fingerprint(path)
         elif path.is_file():
-            files = [path]
-        else:
-            continue
-        digest = hashlib.sha256()
-        for item in files:
-            digest.update(item.name.encode() + b"\0")
-            item = item.resolve()  # hub snapshots hold symlinks into the blob store
-            stat = item.stat()
-            if stat.st_size <= _CONTENT_LIMIT:
-                digest.update(item.read_bytes())
-            else:
-                digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-            digest.update(b"\1")
-        out[key] = digest.hexdigest()[:16]
+            out[key] = files_fingerprint([path])
     return out

@@ -391,7 +391,7 @@ class _Run:
         return result
 
     def _record(self, start, data: list[LoadedData], args, previous) -> dict[str, Any]:
-        from aloe_bench_hf.loading import folder_fingerprint
+        from aloe_bench.backends.checkpoints import folder_fingerprint
 
         fingerprint = folder_fingerprint(start.ref.folder) if start.ref.folder is not None else None
         return {
