@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -131,3 +132,16 @@ def host_with_plain_simulator(name: str):
             register(name, Plain)
 
     return PluginHost(load_entrypoints=False, extra_plugins={f"{name}-sim": Plugin()})
+
+
+def kill_9_after(command: list[str], env: dict[str, str], path: Path, lines: int, *, timeout: float = 90) -> None:
+    """Start ``command`` (a CLI run), wait until ``path`` holds ``lines`` complete lines (or
+    ``timeout`` seconds pass), then kill it with SIGKILL, as a crash would."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") >= lines:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -15,12 +15,8 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +29,7 @@ from aloe_bench.personas.drift import drift_targets
 from aloe_bench.prompts import prompt_hash
 from aloe_bench.protocols.coverage import COVERAGE_MARKER
 from aloe_bench.records import Persona, ProbeRecord, RunSpec, RunSummary, Turn, TurnScore
-from tests.helpers import aloe_bench_exe, run_served, served_env, serving
+from tests.helpers import aloe_bench_exe, kill_9_after, run_served, served_env, serving
 from tests.helpers import host_with_plain_simulator, jsonl_rows as rows
 
 API_KEY = "sk-drift-5e2a7c9b1d3f4860"
@@ -238,16 +234,8 @@ def test_leaderboard_columns_comparability_and_report_marker(srv, env, tmp_path)
 def test_kill_9_then_resume_keeps_the_drift(srv, env, tmp_path):
     out = tmp_path / "run"
     srv.latency = 0.08
-    proc = subprocess.Popen([aloe_bench_exe(), *evaluate_args(tmp_path, out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     transcripts = out / "transcripts.jsonl"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if transcripts.exists() and transcripts.read_text().count("\n") >= 5:
-            break
-        time.sleep(0.03)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_after([aloe_bench_exe(), *evaluate_args(tmp_path, out)], env, transcripts, 5, timeout=90)
     before = rows(transcripts)
     assert 5 <= len(before) < 2 * TURNS, "the run should have been killed mid-way"
     assert not (out / "summary.json").exists()

@@ -20,7 +20,7 @@ from aloe_bench.records import Message
 from aloe_bench.evaluation.run_folder import RunStore
 from aloe_bench.testing import ScriptedModel, default_script
 from aloe_bench.hookspecs import hookimpl
-from tests.helpers import aloe_bench_exe, default_sigint, run_cli
+from tests.helpers import aloe_bench_exe, default_sigint, kill_9_after, run_cli
 
 
 def evaluate(host, run_dir, resume=False, cache=None, **kw):
@@ -175,16 +175,8 @@ def test_kill_9_then_resume_loses_nothing_and_duplicates_nothing(with_fake_plugi
     calls = tmp_path / "calls.txt"
     env = {**os.environ, "ALOE_BENCH_FAKE_DELAY": "0.15", "ALOE_BENCH_FAKE_CALLS": str(calls),
            "ALOE_BENCH_DATA_DIR": str(aloe_data_dir)}
-    proc = subprocess.Popen([aloe_bench_exe(), *_cli_args(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     transcripts = out / "transcripts.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if transcripts.exists() and transcripts.read_text().count("\n") >= 7:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_after([aloe_bench_exe(), *_cli_args(out)], env, transcripts, 7, timeout=60)
     before, _ = RunStore(out).read_turns()
     assert 7 <= len(before) < 20, "the run should have been killed mid-way"
     assert not (out / "summary.json").exists()

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +24,7 @@ from aloe_bench.evaluation.config import EvalConfig
 from aloe_bench.metrics import mean_score_matrix
 from aloe_bench.records import Conversation, TurnScore
 from aloe_bench.validity.agreement import cohen_kappa, confusion_table
-from tests.helpers import aloe_bench_exe, run_served, served_env, serving
+from tests.helpers import aloe_bench_exe, kill_9_after, run_served, served_env, serving
 from tests.helpers import jsonl_rows as rows
 
 API_KEY = "sk-ensemble-7f3a9c2e5b1d4068"
@@ -137,16 +133,8 @@ def test_two_judges_score_every_reply_and_the_summary_reports_them(srv, env, tmp
 def test_kill_9_then_resume_judges_each_member_once(srv, env, tmp_path):
     out = tmp_path / "run"
     srv.latency = 0.06
-    proc = subprocess.Popen([aloe_bench_exe(), *evaluate_args(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     scores = out / "scores.jsonl"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if scores.exists() and scores.read_text().count("\n") >= 5:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_after([aloe_bench_exe(), *evaluate_args(out)], env, scores, 5, timeout=90)
     before = rows(scores)
     assert 5 <= len(before) < 16, "the run should have been killed mid-way"
 

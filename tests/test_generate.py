@@ -7,11 +7,8 @@ kill -9 and resume, ``--dry-run`` and ``--max-cost``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from aloe_bench.protocols.induction import INDUCTION_MARKER
 from aloe_bench.protocols.pairwise import PAIR_MARKER
 from aloe_bench.protocols.responders import HINT_MARKER
 from aloe_bench.testing.openai_server import default_reply
-from tests.helpers import run_served, served_env, serving
+from tests.helpers import kill_9_after, run_served, served_env, serving
 from tests.helpers import jsonl_rows as rows
 from tests.test_e2e_litellm import aloe_bench_command
 
@@ -246,16 +243,8 @@ def test_a_different_config_is_refused_with_the_differing_keys(srv, env, persona
 def test_kill_9_then_resume_loses_and_duplicates_nothing(srv, env, personas_file, tmp_path):
     srv.latency = 0.15
     out = tmp_path / "gen"
-    proc = subprocess.Popen([*aloe_bench_command(), *generate_args(personas_file, out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trees = out / "trees.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if trees.exists() and len(trees.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_after([*aloe_bench_command(), *generate_args(personas_file, out)], env, trees, 4, timeout=120)
     before = len(rows(trees))
     assert 4 <= before < N * TURNS
     srv.latency = 0

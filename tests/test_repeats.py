@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +21,7 @@ from aloe_bench.errors import ConfigError
 from aloe_bench.evaluation.config import EvalConfig, repeat_seed
 from aloe_bench.records import Conversation
 from aloe_bench.testing import sample_personas
-from tests.helpers import aloe_bench_exe, run_served, served_env, serving
+from tests.helpers import aloe_bench_exe, kill_9_after, run_served, served_env, serving
 from tests.helpers import host_with_plain_simulator, jsonl_rows as rows
 
 API_KEY = "sk-repeats-2c8e4a6f0b9d1357"
@@ -123,16 +119,8 @@ def test_two_repeats_have_their_own_ids_seeds_and_figures(srv, env, tmp_path):
 def test_kill_9_then_resume_finishes_every_repeat(srv, env, tmp_path):
     out = tmp_path / "run"
     srv.latency = 0.06
-    proc = subprocess.Popen([aloe_bench_exe(), *evaluate_args(out)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     transcripts = out / "transcripts.jsonl"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if transcripts.exists() and transcripts.read_text().count("\n") >= 6:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_9_after([aloe_bench_exe(), *evaluate_args(out)], env, transcripts, 6, timeout=90)
     assert 6 <= len(rows(transcripts)) < 16, "the run should have been killed mid-way"
 
     srv.latency = 0
